@@ -1,0 +1,3 @@
+"""kremove: fleet-wide removal of Kaspersky products, with a ledger of every host's result."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Inventories: native YAML, Ansible INI/YAML and CSV loaders, merged into one Inventory; --limit."""

@@ -1,0 +1,123 @@
+"""The inventory as the rest of kremove sees it: hosts with resolved connection settings, and groups."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+TransportName = Literal["ssh", "winrm", "local"]
+PlatformName = Literal["linux", "windows", "macos"]
+TRANSPORTS: tuple[str, ...] = ("ssh", "winrm", "local")
+PLATFORMS: tuple[str, ...] = ("linux", "windows", "macos")
+DEFAULT_PORTS: Mapping[str, int] = {"ssh": 22, "winrm": 5986, "local": 0}
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """Where a secret is found — an environment variable, a file, or a prompt. Never the secret."""
+
+    env: str | None = None
+    file: str | None = None
+    prompt: bool = False
+
+    def describe(self) -> str:
+        if self.env:
+            return f"env:{self.env}"
+        if self.file:
+            return f"file:{self.file}"
+        return "prompt" if self.prompt else "none"
+
+
+@dataclass(frozen=True)
+class Become:
+    """Privilege escalation on the host (sudo)."""
+
+    enabled: bool = False
+    user: str = "root"
+    method: str = "sudo"
+    password: SecretRef | None = None
+
+
+@dataclass(frozen=True)
+class WinrmSettings:
+    """WinRM specifics; consulted only when transport is winrm."""
+
+    auth: str = "ntlm"  # ntlm | kerberos | credssp | basic | certificate
+    scheme: str = "https"  # https | http
+    cert_validation: bool = True
+    ca_trust_path: str | None = None
+
+
+@dataclass(frozen=True)
+class Host:
+    """One target machine with everything needed to reach it. ``vars`` are the merged free vars."""
+
+    name: str
+    address: str
+    transport: str = "ssh"
+    port: int = 22
+    platform: str | None = None
+    user: str | None = None
+    key_file: str | None = None
+    key_passphrase: SecretRef | None = None
+    password: SecretRef | None = None
+    become: Become = field(default_factory=Become)
+    winrm: WinrmSettings = field(default_factory=WinrmSettings)
+    shell_type: str | None = None  # sh | cmd | powershell, when the inventory says so
+    groups: tuple[str, ...] = ()
+    vars: Mapping[str, Any] = field(default_factory=dict)
+    source: str = ""  # "file:line" where the host was (first) defined
+
+    def settings(self) -> dict[str, Any]:
+        """Everything that defines how to reach and treat the host, for comparison and digests."""
+        return {
+            "address": self.address,
+            "transport": self.transport,
+            "port": self.port,
+            "platform": self.platform,
+            "user": self.user,
+            "key_file": self.key_file,
+            "key_passphrase": self.key_passphrase and self.key_passphrase.describe(),
+            "password": self.password and self.password.describe(),
+            "become": {
+                "enabled": self.become.enabled,
+                "user": self.become.user,
+                "method": self.become.method,
+                "password": self.become.password and self.become.password.describe(),
+            },
+            "winrm": vars(self.winrm) if self.transport == "winrm" else None,
+            "shell_type": self.shell_type,
+            "vars": dict(self.vars),
+        }
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    hosts: tuple[str, ...] = ()  # direct members
+    children: tuple[str, ...] = ()
+    vars: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """Hosts in definition order, and groups. Every host belongs to the implicit group ``all``."""
+
+    hosts: Mapping[str, Host]
+    groups: Mapping[str, Group]
+    sources: tuple[str, ...] = ()
+
+    def digest(self) -> str:
+        """SHA-256 over the canonical content, recorded with each run."""
+        doc = {
+            "hosts": {n: {**h.settings(), "groups": list(h.groups)} for n, h in self.hosts.items()},
+            "groups": {
+                n: {"hosts": list(g.hosts), "children": list(g.children), "vars": dict(g.vars)}
+                for n, g in self.groups.items()
+            },
+        }
+        blob = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
