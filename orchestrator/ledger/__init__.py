@@ -3,7 +3,6 @@
 from orchestrator.errors import LedgerError
 from orchestrator.ledger.paths import ENV_VAR, resolve_ledger_path
 from orchestrator.ledger.records import (
-    HOST_STATUSES,
     RUN_STATUSES,
     HostRecord,
     RunDetail,
@@ -17,7 +16,6 @@ from orchestrator.ledger.text import OUTPUT_LIMIT, bound_output
 
 __all__ = [
     "ENV_VAR",
-    "HOST_STATUSES",
     "OUTPUT_LIMIT",
     "RUN_STATUSES",
     "SCHEMA_VERSION",

@@ -7,12 +7,12 @@ transaction, so that a later hash chain can link records and a PostgreSQL store 
 from __future__ import annotations
 
 import json
-import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from secrets import token_hex
 from types import TracebackType
 from typing import Any, Self
 
@@ -26,7 +26,7 @@ from orchestrator.ledger.paths import (
     restrict_side_files,
 )
 from orchestrator.ledger.records import (
-    HOST_STATUSES,
+    HOST_STATUS_SHAPE,
     PENDING,
     RUN_STATUSES,
     RUNNING,
@@ -286,10 +286,8 @@ class Ledger:
         findings: Sequence[Mapping[str, Any]],
     ) -> None:
         """Record a host's outcome in a run; a later call for the same host replaces it."""
-        if status not in HOST_STATUSES:
-            raise ValueError(
-                f"unknown host status {status!r}; known: {', '.join(sorted(HOST_STATUSES))}"
-            )
+        if not HOST_STATUS_SHAPE.fullmatch(status) or status == PENDING:
+            raise ValueError(f"host status {status!r} is not a lowercase word but {PENDING!r}")
         host = safe_text(host)
         findings_json = _to_json([dict(f) for f in findings])
         reason = None if reason is None else safe_text(reason)
@@ -531,7 +529,7 @@ def _unused_run_id(conn: sqlite3.Connection, started: str) -> str:
     """``20261125T120000-3fa9``: sortable, short, checked unused while holding the write lock."""
     stamp = started[:19].replace("-", "").replace(":", "")
     for _ in range(_RUN_ID_ATTEMPTS):
-        run_id = f"{stamp}-{secrets.token_hex(2)}"
+        run_id = f"{stamp}-{token_hex(2)}"
         if conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
             return run_id
     raise LedgerError(f"no unused run id for {stamp} after {_RUN_ID_ATTEMPTS} attempts; retry")
@@ -570,8 +568,8 @@ def _ledger_error(path: Path, exc: sqlite3.Error, doing: str) -> LedgerError:
         )
     elif name.startswith("SQLITE_CANTOPEN") or "unable to open" in detail:
         message = (
-            f"ledger {path} cannot be opened ({detail}); check that it is a file in a writable"
-            f" directory, or choose another location with --ledger or ${ENV_VAR}"
+            f"ledger {path} cannot be opened ({detail}); check that it is a readable, writable"
+            f" file in a writable directory, or choose another with --ledger or ${ENV_VAR}"
         )
     elif name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
         message = (
