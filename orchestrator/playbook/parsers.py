@@ -1,0 +1,94 @@
+"""Output parsers: command output in, findings out. Parsing happens here, on the controller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from orchestrator.playbook.model import Catalog, Finding
+from orchestrator.transports.base import CommandResult
+
+
+class ParseError(Exception):
+    """Output that does not say what the step needed to know. The host ends ``failed``."""
+
+
+Parser = Callable[[CommandResult, Catalog], list[Finding]]
+PARSERS: dict[str, Parser] = {}
+
+
+def parser(name: str) -> Callable[[Parser], Parser]:
+    def register(fn: Parser) -> Parser:
+        PARSERS[name] = fn
+        return fn
+
+    return register
+
+
+# dpkg states in which the package's files are (at least partly) on disk.
+_DPKG_PRESENT = {
+    "installed",
+    "half-installed",
+    "unpacked",
+    "half-configured",
+    "triggers-awaited",
+    "triggers-pending",
+}
+
+
+@parser("linux_packages")
+def linux_packages(result: CommandResult, catalog: Catalog) -> list[Finding]:
+    """Records written by playbooks/linux/detect.sh.j2, one tab-separated record per line."""
+    findings: list[Finding] = []
+    managers: list[str] = []
+    for line in result.stdout.splitlines():
+        fields = line.rstrip("\r").split("\t")
+        tag = fields[0]
+        if tag == "manager" and len(fields) >= 2:
+            managers.append(fields[1])
+        elif tag == "error":
+            raise ParseError(" ".join(fields[1:]) or "package query failed")
+        elif tag in ("dpkg", "rpm") and len(fields) >= 5:
+            finding = _package_finding(tag, fields, catalog)
+            if finding is not None:
+                findings.append(finding)
+        elif tag == "path" and len(fields) >= 2:
+            findings.append(
+                Finding(
+                    product="residue",
+                    name="Kaspersky directory",
+                    version=None,
+                    kind="residue",
+                    evidence={"path": fields[1]},
+                )
+            )
+    if not managers:
+        raise ParseError(
+            "the detection script printed no package manager line; output was cut short"
+        )
+    if managers == ["none"]:
+        raise ParseError(
+            "neither dpkg nor rpm is on the host, so installed packages cannot be listed"
+        )
+    return findings
+
+
+def _package_finding(manager: str, fields: list[str], catalog: Catalog) -> Finding | None:
+    _, package, version, arch, status = fields[:5]
+    state = status.split()[-1] if status.split() else ""
+    if state == "not-installed" or not version:
+        return None
+    product = catalog.product_for_package(package)
+    if product is None:  # the shell asked only for catalog packages; anything else is noise
+        return None
+    evidence = {"manager": manager, "package": package, "arch": arch}
+    if state == "config-files":  # removed, not purged: configuration left behind
+        return Finding(
+            product=product.id,
+            name=product.name,
+            version=version,
+            kind="residue",
+            evidence={**evidence, "state": state},
+        )
+    if state not in _DPKG_PRESENT:
+        evidence["state"] = state
+    return Finding(product=product.id, name=product.name, version=version, evidence=evidence)

@@ -1,0 +1,122 @@
+"""Secret values: resolved from references, shown as ******** everywhere but the command sent."""
+
+from __future__ import annotations
+
+import contextvars
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from orchestrator.errors import InputError
+from orchestrator.inventory.model import SecretRef
+
+MASK = "********"
+
+# True only while the one command that goes to a host is being rendered.
+_revealing: contextvars.ContextVar[bool] = contextvars.ContextVar("revealing", default=False)
+# Set when a secret was turned into text by str() during that render (joined, formatted).
+_leaked_into_text: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "leaked_into_text", default=None
+)
+
+
+class Secret:
+    """A secret's value. ``str()``, ``repr()`` and formatting give the mask; ``reveal()`` does not.
+
+    ``quoted`` records that the value passed through a quoting filter, so it may reach a shell.
+    """
+
+    __slots__ = ("_value", "name", "quoted")
+
+    def __init__(self, value: str, name: str, *, quoted: bool = False) -> None:
+        self._value = value
+        self.name = name
+        self.quoted = quoted
+
+    def reveal(self) -> str:
+        return self._value
+
+    def derive(self, transform: Callable[[str], str], *, quoted: bool | None = None) -> Secret:
+        """A new secret holding ``transform(value)``: what comes from a secret stays secret."""
+        return Secret(
+            transform(self._value), self.name, quoted=self.quoted if quoted is None else quoted
+        )
+
+    def __str__(self) -> str:
+        if _revealing.get():
+            misuse = _leaked_into_text.get()
+            if misuse is not None:
+                misuse.append(self.name)
+        return MASK
+
+    def __repr__(self) -> str:
+        return f"Secret({self.name}={MASK})"
+
+    def __format__(self, spec: str) -> str:
+        return str(self)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        raise TypeError("secrets are not serialisable")
+
+
+def resolve(ref: SecretRef, what: str, prompt: Callable[[str], str] | None = None) -> Secret:
+    """Fetch a secret from its reference; ``what`` names it in messages ("host 'db1' password")."""
+    if ref.env:
+        value = os.environ.get(ref.env)
+        if value is None:
+            raise InputError(f"{what}: environment variable {ref.env} is not set; export it first")
+        return Secret(value, what)
+    if ref.file:
+        path = Path(ref.file).expanduser()
+        try:
+            value = path.read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError as exc:
+            raise InputError(f"{what}: cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{what}: {path} is not UTF-8 text") from None
+        return Secret(value, what)
+    if ref.prompt:
+        if prompt is None:
+            raise InputError(
+                f"{what}: would be prompted for, but there is no terminal (CI or --yes); "
+                "use password_env or password_file instead"
+            )
+        return Secret(prompt(f"{what}: "), what)
+    raise InputError(f"{what}: no source given; set password_env, password_file or password_prompt")
+
+
+class Redactor:
+    """Replaces every known secret value in text before it is shown or stored."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+
+    def add(self, secret: Secret) -> None:
+        value = secret.reveal()
+        if (
+            len(value) >= 3
+        ):  # shorter values would mask innocent text and reveal more than they hide
+            self._values.add(value)
+
+    def scrub(self, text: str) -> str:
+        for value in sorted(self._values, key=len, reverse=True):
+            text = text.replace(value, MASK)
+        return text
+
+
+class reveal_context:
+    """While active, secrets rendered by the template engine give their real value."""
+
+    def __enter__(self) -> list[str]:
+        self._tokens = (_revealing.set(True), _leaked_into_text.set([]))
+        misuse = _leaked_into_text.get()
+        assert misuse is not None
+        return misuse
+
+    def __exit__(self, *exc: object) -> None:
+        _leaked_into_text.reset(self._tokens[1])
+        _revealing.reset(self._tokens[0])
+
+
+def revealing() -> bool:
+    return _revealing.get()
