@@ -1,0 +1,424 @@
+"""The command line: parse, call the engine, render with rich. No logic that a test would miss."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import shlex
+import socket
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import orchestrator
+from orchestrator.engine import runner
+from orchestrator.engine import status as st
+from orchestrator.engine.outcome import RunResult
+from orchestrator.errors import KremoveError
+from orchestrator.inventory import load_inventories, select
+from orchestrator.inventory.model import Host, Inventory
+from orchestrator.ledger import Ledger, resolve_ledger_path
+from orchestrator.playbook.loader import load_playbooks
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+
+class _State:
+    debug = False
+
+
+app = typer.Typer(
+    name="kremove",
+    help="Find and remove Kaspersky products across a fleet; keep a ledger of every host's result.",
+    epilog="Example: kremove detect -i inventories/localhost.yml",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+inventory_app = typer.Typer(
+    help="Validate inventories and show the hosts they select.",
+    epilog="Example: kremove inventory check -i inventories/example.ini --limit 'linux:!db*'",
+    no_args_is_help=True,
+)
+runs_app = typer.Typer(
+    help="List and show runs recorded in the ledger.",
+    epilog="Example: kremove runs list; kremove runs show 20261125T120000",
+    no_args_is_help=True,
+)
+app.add_typer(inventory_app, name="inventory")
+app.add_typer(runs_app, name="runs")
+
+# Options shared by several commands.
+InventoryOpt = typer.Option(
+    ...,
+    "-i",
+    "--inventory",
+    help="Inventory file (kremove YAML, Ansible INI/YAML or CSV); repeat to merge.",
+)
+LimitOpt = typer.Option(
+    None,
+    "-l",
+    "--limit",
+    help="Hosts to select: names, groups, globs, ~regex, !exclude, &intersect, @file; commas.",
+)
+JsonOpt = typer.Option(
+    False, "--json", help="Print one JSON document on stdout and nothing else there."
+)
+LedgerOpt = typer.Option(
+    None,
+    "--ledger",
+    help="Ledger database (default: $KREMOVE_LEDGER, else .kremove/ledger.db).",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"kremove {orchestrator.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show a traceback with errors."),
+) -> None:
+    _State.debug = debug
+
+
+# ---------------------------------------------------------------------------------------------
+# inventory
+
+
+@inventory_app.command("check")
+def inventory_check(
+    inventory: list[Path] = InventoryOpt,
+    limit: str | None = LimitOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Load and validate inventories; list the selected hosts with their settings and vars.
+
+    Exits 2 with one line naming the file, line and host or field when an inventory is wrong.
+    """
+    inv, hosts = _load(inventory, limit)
+    if as_json:
+        _print_json(
+            {
+                "sources": list(inv.sources),
+                "hosts": [
+                    {"name": h.name, **h.settings(), "groups": list(h.groups)} for h in hosts
+                ],
+                "groups": {
+                    name: {
+                        "hosts": list(g.hosts),
+                        "children": list(g.children),
+                        "vars": dict(g.vars),
+                    }
+                    for name, g in inv.groups.items()
+                },
+                "counts": _host_counts(hosts),
+            }
+        )
+        return
+    table = Table(
+        title=f"{len(hosts)} of {len(inv.hosts)} hosts from {', '.join(inv.sources)}",
+        title_justify="left",
+    )
+    for column in ("host", "address", "transport", "platform", "user", "become", "groups", "vars"):
+        table.add_column(column, overflow="fold")
+    for h in hosts:
+        become = f"sudo→{h.become.user}" if h.become.enabled else ""
+        address = h.address if h.transport == "local" else f"{h.address}:{h.port}"
+        table.add_row(
+            *map(
+                escape,
+                (
+                    h.name,
+                    address,
+                    h.transport,
+                    h.platform or "?",
+                    h.user or "",
+                    become,
+                    ",".join(h.groups),
+                    _compact_vars(h.vars),
+                ),
+            )
+        )
+    out.print(table)
+    counts = _host_counts(hosts)
+    out.print(
+        "  ".join(f"{k}: {v}" for k, v in counts["transport"].items())
+        + "  |  "
+        + "  ".join(f"{k}: {v}" for k, v in counts["platform"].items())
+    )
+
+
+def _host_counts(hosts: Sequence[Host]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {"transport": {}, "platform": {}}
+    for h in hosts:
+        counts["transport"][h.transport] = counts["transport"].get(h.transport, 0) + 1
+        p = h.platform or "unknown"
+        counts["platform"][p] = counts["platform"].get(p, 0) + 1
+    return counts
+
+
+def _compact_vars(variables: Any) -> str:
+    return " ".join(
+        f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
+        for k, v in sorted(dict(variables).items())
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# detect
+
+
+@app.command()
+def detect(
+    inventory: list[Path] = InventoryOpt,
+    limit: str | None = LimitOpt,
+    forks: int = typer.Option(
+        runner.DEFAULT_FORKS, "--forks", min=1, max=2000, help="Hosts worked on at once."
+    ),
+    host_timeout: float = typer.Option(
+        runner.DEFAULT_HOST_TIMEOUT,
+        "--host-timeout",
+        min=1,
+        help="Seconds a host may take in all before it ends 'timeout'.",
+    ),
+    playbooks: list[Path] = typer.Option(
+        [], "--playbooks", help="Extra playbooks directory; overrides the built-in ones."
+    ),
+    ledger: Path | None = LedgerOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Read-only scan: which Kaspersky products are on each host. Recorded as a run in the ledger.
+
+    Exit 0 when every host is clean, 1 when a product was found or a host could not be scanned.
+    """
+    inv, hosts = _load(inventory, limit)
+    content = load_playbooks(playbooks)
+    with (
+        Ledger.open(resolve_ledger_path(ledger)) as book,
+        _progress(len(hosts), "detect", as_json) as on_event,
+    ):
+        result = runner.detect(
+            hosts,
+            playbooks=content,
+            ledger=book,
+            info=_run_info(inv),
+            forks=forks,
+            host_timeout=host_timeout,
+            on_event=on_event,
+        )
+        path = book.path
+    _print_result(result, path, as_json)
+    raise typer.Exit(
+        st.exit_code([o.status for o in result.outcomes], interrupted=result.interrupted)
+    )
+
+
+def _run_info(inv: Inventory) -> runner.RunInfo:
+    return runner.RunInfo(
+        operator=f"{getpass.getuser()}@{socket.gethostname()}",
+        command_line=shlex.join(["kremove", *sys.argv[1:]]),
+        inventory_digest=inv.digest(),
+    )
+
+
+_STATUS_STYLE = {
+    st.CLEAN: "green",
+    st.REMOVED: "green",
+    st.PLANNED: "cyan",
+    st.FOUND: "yellow",
+    st.REBOOT_PENDING: "yellow",
+    st.SKIPPED: "dim",
+}
+
+
+def _styled(status: str) -> str:
+    return f"[{_STATUS_STYLE.get(status, 'red')}]{status}[/]"
+
+
+def _print_result(result: RunResult, ledger_path: Path, as_json: bool) -> None:
+    if as_json:
+        _print_json(
+            {
+                "run": result.run_id,
+                "kind": result.kind,
+                "interrupted": result.interrupted,
+                "counts": result.counts,
+                "hosts": [o.to_dict() for o in result.outcomes],
+            }
+        )
+        return
+    table = Table()
+    for column in ("host", "status", "found", "reason"):
+        table.add_column(column, overflow="fold")
+    for o in result.outcomes:
+        found = ", ".join(f.label() for f in o.findings)
+        table.add_row(escape(o.host), _styled(o.status), escape(found), escape(o.reason or ""))
+    out.print(table)
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items()))
+    out.print(f"{len(result.outcomes)} hosts: {summary}")
+    out.print(f"run [bold]{result.run_id}[/] recorded in {ledger_path}")
+
+
+@contextmanager
+def _progress(total: int, what: str, quiet: bool) -> Iterator[Callable[[runner.Event], None]]:
+    """A live count on stderr when it is a terminal; otherwise nothing."""
+    if not err.is_terminal:
+        yield lambda event: None
+        return
+    with Progress(
+        TextColumn(f"{what}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} not clean"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(what, total=total, failed=0)
+        failed = 0
+
+        def on_event(event: runner.Event) -> None:
+            nonlocal failed
+            if isinstance(event, runner.HostDone):
+                failed += event.outcome.status not in st.SUCCESS
+                progress.update(task, advance=1, failed=failed)
+
+        yield on_event
+
+
+# ---------------------------------------------------------------------------------------------
+# runs
+
+
+@runs_app.command("list")
+def runs_list(
+    last: int = typer.Option(
+        20, "--last", "-n", min=1, help="How many of the newest runs to list."
+    ),
+    ledger: Path | None = LedgerOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """List the newest runs in the ledger with their host counts."""
+    with Ledger.open(resolve_ledger_path(ledger)) as book:
+        runs = book.list_runs(last)
+        path = book.path
+    if as_json:
+        _print_json({"ledger": str(path), "runs": [r.to_dict() for r in runs]})
+        return
+    if not runs:
+        out.print(f"no runs in {path} yet; start with: kremove detect -i inventories/localhost.yml")
+        return
+    table = Table(title=f"runs in {path}", title_justify="left")
+    for column in ("run", "kind", "status", "started", "operator", "hosts", "results"):
+        table.add_column(column, overflow="fold")
+    for r in runs:
+        results = ", ".join(f"{n} {s}" for s, n in sorted(r.counts.items()))
+        table.add_row(
+            r.id,
+            r.kind,
+            r.status,
+            r.started[:19].replace("T", " "),
+            escape(r.operator),
+            str(r.hosts_selected),
+            results,
+        )
+    out.print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: str = typer.Argument(..., help="Run id, or a unique prefix of one."),
+    ledger: Path | None = LedgerOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Show one run: who ran it, each host's result, every step with its command and exit code."""
+    with Ledger.open(resolve_ledger_path(ledger)) as book:
+        run = book.get_run(run_id)
+    if as_json:
+        _print_json(run.to_dict())
+        return
+    out.print(f"[bold]run {run.id}[/]  {run.kind}  {run.status}")
+    out.print(f"started {run.started}  finished {run.finished or '-'}  by {escape(run.operator)}")
+    out.print(f"command {escape(run.command_line)}")
+    out.print(f"inventory sha256 {run.inventory_digest}  playbooks {run.playbook_version}")
+    hosts = Table()
+    for column in ("host", "status", "findings", "reason"):
+        hosts.add_column(column, overflow="fold")
+    for h in run.hosts:
+        findings = ", ".join(_finding_label(f) for f in h.findings)
+        hosts.add_row(
+            escape(h.host), _styled(h.status or "pending"), escape(findings), escape(h.reason or "")
+        )
+    out.print(hosts)
+    steps = Table(title="steps", title_justify="left")
+    for column in ("host", "step", "command", "exit", "started"):
+        steps.add_column(column, overflow="fold")
+    for s in run.steps:
+        code = "timeout" if s.timed_out else ("running" if s.finished is None else str(s.exit_code))
+        steps.add_row(
+            escape(s.host), f"{s.step_id} ({s.kind})", escape(s.command), code, s.started[11:23]
+        )
+    out.print(steps)
+
+
+def _finding_label(f: Any) -> str:
+    evidence = f.get("evidence") or {}
+    what = evidence.get("package") or evidence.get("path") or f.get("product", "?")
+    return f"{what} {f.get('version') or ''}".strip() + (
+        " (residue)" if f.get("kind") == "residue" else ""
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _load(paths: Sequence[Path], limit: str | None) -> tuple[Inventory, list[Host]]:
+    inv = load_inventories(list(paths))
+    return inv, select(inv, limit, Path.cwd())
+
+
+def _print_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console script: one red line and an exit code for every error a user can cause."""
+    try:
+        app(args=list(argv) if argv is not None else None, standalone_mode=True)
+    except KremoveError as exc:
+        if _State.debug:
+            traceback.print_exc()
+        err.print(f"[red]kremove: error:[/] {escape(exc.message)}")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("[red]kremove: interrupted[/]")
+        sys.exit(st.EXIT_INTERRUPTED)
+    except Exception as exc:  # a bug: say so in one line, traceback only on request
+        if _State.debug:
+            traceback.print_exc()
+        err.print(
+            f"[red]kremove: internal error:[/] {escape(type(exc).__name__)}: {escape(str(exc))} "
+            "(run again with --debug for the traceback, and report it)"
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
