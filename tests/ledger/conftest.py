@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-# The package is not installed in the venv and pytest's config sets no pythonpath; until the
-# project does one of those, make the repository importable for `.venv/bin/pytest tests/ledger`.
-_REPO = Path(__file__).resolve().parents[2]
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
-
-from orchestrator.ledger import Ledger  # noqa: E402
+from orchestrator.ledger import Ledger
 
 StartRun = Callable[..., str]
 
