@@ -1,0 +1,109 @@
+"""Reading inventory files: format detection, decoding, and merging several files in order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from yaml.nodes import MappingNode, Node
+
+from orchestrator.errors import InventoryError
+from orchestrator.inventory import ansible_ini, ansible_yaml, csvfile, native
+from orchestrator.inventory.model import Inventory
+from orchestrator.inventory.raw import RawInventory
+from orchestrator.inventory.resolve import resolve
+from orchestrator.inventory.yamlnodes import compose
+
+FORMATS = ("native", "ansible-yaml", "ansible-ini", "csv")
+INI_SUFFIXES = (".ini", ".cfg", "")
+YAML_SUFFIXES = (".yml", ".yaml")
+
+
+def load_inventories(paths: Sequence[Path]) -> Inventory:
+    """All files merged in order into one Inventory; any problem is an InventoryError."""
+    if not paths:
+        raise InventoryError("no inventory given; pass -i FILE")
+    merged = RawInventory()
+    for path in paths:
+        merged.absorb(load_file(path))
+    return resolve(merged)
+
+
+def load_file(path: Path) -> RawInventory:
+    """One file's raw content, before precedence and cross-file checks."""
+    return parse_text(read_text(path), str(path), suffix_format(path))
+
+
+def read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InventoryError("file not found; check the path given to -i", file=path) from None
+    except IsADirectoryError:
+        raise InventoryError("is a directory; give an inventory file", file=path) from None
+    except PermissionError:
+        raise InventoryError("cannot be read: permission denied", file=path) from None
+    except OSError as exc:
+        raise InventoryError(f"cannot be read: {exc.strerror or exc}", file=path) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InventoryError(
+            f"is not UTF-8 text (byte 0x{data[exc.start]:02x}); save it as UTF-8",
+            file=path,
+            line=line,
+        ) from None
+
+
+def suffix_format(path: Path) -> str:
+    """``yaml`` (native or Ansible, decided by content), ``ansible-ini`` or ``csv``."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in YAML_SUFFIXES:
+        return "yaml"
+    if suffix in INI_SUFFIXES or path.name == "hosts":
+        return "ansible-ini"
+    raise InventoryError(
+        f"cannot tell the inventory format from the extension {suffix!r}; name it .yml "
+        "(kremove or Ansible YAML), .ini (Ansible INI) or .csv",
+        file=path,
+    )
+
+
+def parse_text(text: str, file: str, kind: str) -> RawInventory:
+    """Parse decoded text as ``yaml``, ``native``, ``ansible-yaml``, ``ansible-ini`` or ``csv``."""
+    try:
+        raw = _parse(text, file, kind)
+    except RecursionError:
+        raise InventoryError("is nested too deeply to read", file=file) from None
+    if not raw.hosts and not raw.groups:
+        raise InventoryError("defines no hosts or groups; the inventory is empty", file=file)
+    return raw
+
+
+def _parse(text: str, file: str, kind: str) -> RawInventory:
+    if kind == "ansible-ini":
+        return ansible_ini.parse(text, file)
+    if kind == "csv":
+        return csvfile.parse(text, file)
+    root = compose(text, file)
+    if root is None:
+        raise InventoryError("is empty; the inventory defines no hosts", file=file)
+    if kind == "yaml":
+        kind = yaml_format(root, file)
+    return native.parse(root, file) if kind == "native" else ansible_yaml.parse(root, file)
+
+
+def yaml_format(root: Node, file: str) -> str:
+    if not isinstance(root, MappingNode):
+        raise InventoryError(
+            "the top level must be a mapping (hosts:, groups: … or Ansible's all:)",
+            file=file,
+            line=root.start_mark.line + 1,
+        )
+    # Any of kremove's top-level keys makes it a kremove file, so that a misspelt key next to them
+    # is reported as unknown instead of being read as an Ansible group.
+    keys = {str(key.value) for key, _ in root.value}
+    return "native" if keys & set(native.TOP_KEYS) else "ansible-yaml"

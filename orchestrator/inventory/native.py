@@ -1,0 +1,177 @@
+"""kremove's own YAML inventory: ``defaults``, ``hosts`` and ``groups``; every key is checked.
+
+See ``inventories/example.yml`` for a documented example of every key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from yaml.nodes import MappingNode, Node
+
+from orchestrator.errors import InventoryError
+from orchestrator.inventory.raw import Layer, Origin, Owner, RawInventory, Value, same
+from orchestrator.inventory.settings import INLINE_SECRET, put, secret_ref
+from orchestrator.inventory.yamlnodes import Converter, is_null, mapping_items, sequence_items
+
+TOP_KEYS = ("version", "defaults", "hosts", "groups")
+SIMPLE_KEYS = ("address", "port", "transport", "platform", "user", "key_file", "shell_type")
+# prefix of the *_env / *_file / *_prompt keys → the canonical setting they fill
+SECRET_PREFIXES = {"password": "password", "key_passphrase": "key_passphrase"}
+SECRET_KEYS = {
+    f"{prefix}_{kind}": (setting, kind)
+    for prefix, setting in SECRET_PREFIXES.items()
+    for kind in ("env", "file", "prompt")
+}
+CONNECTION_KEYS = (*SIMPLE_KEYS, *SECRET_KEYS, "become", "winrm", "vars")
+HOST_KEYS = (*CONNECTION_KEYS, "groups")
+GROUP_KEYS = (*CONNECTION_KEYS, "hosts", "children")
+BECOME_KEYS = ("enabled", "user", "method", "password_env", "password_file", "password_prompt")
+WINRM_KEYS = ("auth", "scheme", "cert_validation", "ca_trust_path")
+
+
+class _Parser:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.convert = Converter(file)
+        self.inventory = RawInventory(files=[file])
+
+    def unknown(self, key: str, where: Origin, owner: Owner, allowed: tuple[str, ...]) -> None:
+        if key in ("password", "key_passphrase"):
+            raise owner.error(INLINE_SECRET, where, key)
+        raise owner.error(f"unknown key; expected one of: {', '.join(allowed)}", where, key)
+
+    def document(self, root: Node) -> RawInventory:
+        top = Owner("defaults")
+        for key, where, node in mapping_items(root, self.file, "the inventory"):
+            if key == "version":
+                if not same(self.convert.scalar(node), 1):
+                    raise InventoryError(
+                        "only version: 1 is known", file=self.file, line=where.line
+                    )
+            elif key == "defaults":
+                group = self.inventory.group("all", where)
+                self.block(node, top, group.layer, CONNECTION_KEYS)
+            elif key == "hosts":
+                self.each(node, "hosts", self.host)
+            elif key == "groups":
+                self.each(node, "groups", self.group)
+            else:
+                self.unknown(key, where, top, TOP_KEYS)
+        return self.inventory
+
+    def each(self, node: Node, what: str, parse: Callable[[str, Origin, Node], None]) -> None:
+        if is_null(node):
+            return
+        for name, where, item in mapping_items(node, self.file, what):
+            parse(name, where, item)
+
+    def host(self, name: str, where: Origin, node: Node) -> None:
+        host = self.inventory.host(name, where)
+        owner = Owner("host", name)
+        for _, key_at, value in self.block(node, owner, host.layer, HOST_KEYS):
+            for group in self.names(value, "groups"):
+                host.groups.setdefault(group, key_at)
+
+    def group(self, name: str, where: Origin, node: Node) -> None:
+        group = self.inventory.group(name, where)
+        for key, key_at, value in self.block(node, Owner("group", name), group.layer, GROUP_KEYS):
+            members = group.hosts if key == "hosts" else group.children
+            for member in self.names(value, key):
+                members.setdefault(member, key_at)
+
+    def names(self, node: Node, what: str) -> list[str]:
+        if is_null(node):
+            return []
+        names = [str(self.convert.scalar(item)) for item in sequence_items(node, self.file, what)]
+        return [name.strip() for name in names if name.strip()]
+
+    def block(
+        self, node: Node, owner: Owner, layer: Layer, allowed: tuple[str, ...]
+    ) -> list[tuple[str, Origin, Node]]:
+        """Read connection keys into ``layer``; return the membership entries for the caller."""
+        rest: list[tuple[str, Origin, Node]] = []
+        if is_null(node):
+            return rest
+        given: dict[str, str] = {}
+        for key, where, value in mapping_items(node, self.file, owner.label):
+            if key not in allowed:
+                self.unknown(key, where, owner, allowed)
+            elif key in SIMPLE_KEYS:
+                put(layer, key, self.convert.scalar(value), where, owner, key)
+            elif key in SECRET_KEYS:
+                self.secret(layer, SECRET_KEYS[key], value, (where, owner, key), given)
+            elif key == "become":
+                self.become(layer, value, where, owner)
+            elif key == "winrm":
+                self.winrm(layer, value, owner)
+            elif key == "vars":
+                self.vars(layer, value)
+            else:
+                rest.append((key, where, value))
+        return rest
+
+    def secret(
+        self,
+        layer: Layer,
+        target: tuple[str, str],
+        node: Node,
+        place: tuple[Origin, Owner, str],
+        given: dict[str, str],
+    ) -> None:
+        """One secret reference; ``given`` remembers which key of this block already set it."""
+        setting, kind = target
+        where, owner, key = place
+        if setting in given:
+            raise owner.error(
+                f"{given[setting]} is already given; keep only one of them", where, key
+            )
+        given[setting] = key
+
+        def fail(message: str) -> InventoryError:
+            return owner.error(message, where, key)
+
+        layer.settings[setting] = Value(secret_ref(kind, self.convert.scalar(node), fail), where)
+
+    def become(self, layer: Layer, node: Node, where: Origin, owner: Owner) -> None:
+        if not isinstance(node, MappingNode):
+            put(layer, "become.enabled", self.convert.scalar(node), where, owner, "become")
+            return
+        # Writing a become mapping means wanting become, unless it says enabled: false.
+        put(layer, "become.enabled", True, where, owner, "become")
+        given: dict[str, str] = {}
+        for key, key_at, value in mapping_items(node, self.file, "become"):
+            field = f"become.{key}"
+            if key == "password":
+                raise owner.error(INLINE_SECRET, key_at, field)
+            if key not in BECOME_KEYS:
+                raise owner.error(
+                    f"unknown key; expected one of: {', '.join(BECOME_KEYS)}", key_at, field
+                )
+            if key.startswith("password_"):
+                target = ("become.password", key.removeprefix("password_"))
+                self.secret(layer, target, value, (key_at, owner, field), given)
+            else:
+                put(layer, field, self.convert.scalar(value), key_at, owner, field)
+
+    def winrm(self, layer: Layer, node: Node, owner: Owner) -> None:
+        for key, key_at, value in mapping_items(node, self.file, "winrm"):
+            field = f"winrm.{key}"
+            if key == "password":
+                raise owner.error(INLINE_SECRET, key_at, field)
+            if key not in WINRM_KEYS:
+                raise owner.error(
+                    f"unknown key; expected one of: {', '.join(WINRM_KEYS)}", key_at, field
+                )
+            put(layer, field, self.convert.scalar(value), key_at, owner, field)
+
+    def vars(self, layer: Layer, node: Node) -> None:
+        if is_null(node):
+            return
+        for key, where, value in mapping_items(node, self.file, "vars"):
+            layer.vars[key] = Value(self.convert.value(value), where)
+
+
+def parse(root: Node, file: str) -> RawInventory:
+    """The raw content of one native inventory document."""
+    return _Parser(file).document(root)

@@ -1,0 +1,206 @@
+"""From merged raw content to ``Inventory``: checks across files, then precedence per host.
+
+Precedence, lowest first: the ``all`` group (native ``defaults``), then every group the host is in,
+ancestors before descendants (by depth, then name, as Ansible does), then the host itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from orchestrator.errors import InventoryError
+from orchestrator.inventory.model import (
+    DEFAULT_PORTS,
+    Become,
+    Group,
+    Host,
+    Inventory,
+    WinrmSettings,
+)
+from orchestrator.inventory.raw import Owner, RawGroup, RawHost, RawInventory, Value
+
+NAME = re.compile(r"[^\s,!&~@][^\s,]*")
+WINRM_HTTP_PORT = 5985
+
+
+def resolve(raw: RawInventory) -> Inventory:
+    if not raw.hosts:
+        raise InventoryError(
+            "the inventory defines no hosts; add at least one host", file=", ".join(raw.files)
+        )
+    _check_names(raw)
+    _check_references(raw)
+    for host in raw.hosts.values():
+        for name, origin in host.groups.items():
+            raw.group(name, origin)
+    _check_cycles(raw)
+    parents = _parents(raw.groups)
+    depths: dict[str, int] = {}
+    order = {name: (_depth(name, parents, depths), name) for name in raw.groups}
+    members = _members(raw)
+    hosts = {}
+    for name, raw_host in raw.hosts.items():
+        in_groups = sorted(_ancestors(members[name], parents) - {"all"}, key=order.__getitem__)
+        hosts[name] = _host(raw_host, in_groups, raw.groups)
+    groups = {
+        name: Group(
+            name=name,
+            hosts=tuple(h for h in raw.hosts if name in members[h]),
+            children=tuple(group.children),
+            vars={key: value.value for key, value in group.layer.vars.items()},
+        )
+        for name, group in raw.groups.items()
+    }
+    return Inventory(hosts=hosts, groups=groups, sources=tuple(raw.files))
+
+
+def _check_names(raw: RawInventory) -> None:
+    for kind, items in (("host", raw.hosts.values()), ("group", raw.groups.values())):
+        for item in items:
+            if not NAME.fullmatch(item.name):
+                raise InventoryError(
+                    f"{kind} name {item.name[:40]!r} cannot be selected with --limit; "
+                    "use a name without spaces or commas that does not start with ! & ~ @",
+                    file=item.origin.file,
+                    line=item.origin.line,
+                )
+
+
+def _check_references(raw: RawInventory) -> None:
+    for group in raw.groups.values():
+        for name, origin in group.hosts.items():
+            if name not in raw.hosts:
+                raise Owner("group", group.name).error(
+                    f"lists host {name!r}, which is not defined under hosts:; "
+                    "define it there or remove it from the group",
+                    origin,
+                    "hosts",
+                )
+        for name, origin in group.children.items():
+            if name not in raw.groups:
+                raise Owner("group", group.name).error(
+                    f"lists child group {name!r}, which is not defined; "
+                    "define it under groups: or remove it from children",
+                    origin,
+                    "children",
+                )
+
+
+def _check_cycles(raw: RawInventory) -> None:
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        for child, origin in raw.groups[name].children.items():
+            if child in path:
+                cycle = " -> ".join([*path[path.index(child) :], child])
+                raise Owner("group", name).error(
+                    f"group children form a cycle: {cycle}; remove one of these children entries",
+                    origin,
+                    "children",
+                )
+            if child not in done:
+                visit(child, [*path, child])
+        done.add(name)
+
+    for name in raw.groups:
+        if name not in done:
+            visit(name, [name])
+
+
+def _parents(groups: Mapping[str, RawGroup]) -> dict[str, set[str]]:
+    parents: dict[str, set[str]] = {name: set() for name in groups}
+    for group in groups.values():
+        for child in group.children:
+            parents[child].add(group.name)
+    return parents
+
+
+def _depth(name: str, parents: Mapping[str, set[str]], depths: dict[str, int]) -> int:
+    """0 for ``all``; otherwise one more than the deepest parent (top-level groups are 1)."""
+    if name not in depths:
+        above = [_depth(p, parents, depths) for p in parents[name] if p != "all"]
+        depths[name] = 0 if name == "all" else 1 + max(above, default=0)
+    return depths[name]
+
+
+def _members(raw: RawInventory) -> dict[str, set[str]]:
+    """Each host's direct groups, whichever side declared the membership."""
+    members = {name: set(host.groups) for name, host in raw.hosts.items()}
+    for group in raw.groups.values():
+        for name in group.hosts:
+            members[name].add(group.name)
+    return members
+
+
+def _ancestors(direct: Iterable[str], parents: Mapping[str, set[str]]) -> set[str]:
+    found: set[str] = set()
+    todo = list(direct)
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(parents[name])
+    return found
+
+
+def _host(raw: RawHost, groups: list[str], raw_groups: Mapping[str, RawGroup]) -> Host:
+    layers = [raw_groups[name].layer for name in ("all", *groups) if name in raw_groups]
+    settings: dict[str, Value] = {}
+    free: dict[str, Value] = {}
+    for layer in [*layers, raw.layer]:
+        settings.update(layer.settings)
+        free.update(layer.vars)
+    get = _getter(settings)
+    transport = get("transport", "ssh")
+    winrm = WinrmSettings(
+        auth=get("winrm.auth", "ntlm"),
+        scheme=get("winrm.scheme", "https"),
+        cert_validation=get("winrm.cert_validation", True),
+        ca_trust_path=get("winrm.ca_trust_path", None),
+    )
+    if transport == "winrm":
+        _check_winrm(raw.name, winrm, settings)
+    default_port = WINRM_HTTP_PORT if winrm.scheme == "http" else DEFAULT_PORTS[transport]
+    return Host(
+        name=raw.name,
+        address=get("address", raw.name),
+        transport=transport,
+        port=get("port", default_port if transport == "winrm" else DEFAULT_PORTS[transport]),
+        platform=get("platform", "windows" if transport == "winrm" else None),
+        user=get("user", None),
+        key_file=get("key_file", None),
+        key_passphrase=get("key_passphrase", None),
+        password=get("password", None),
+        become=Become(
+            enabled=get("become.enabled", False),
+            user=get("become.user", "root"),
+            method=get("become.method", "sudo"),
+            password=get("become.password", None),
+        ),
+        winrm=winrm,
+        shell_type=get("shell_type", None),
+        groups=tuple(groups),
+        vars={key: value.value for key, value in free.items()},
+        source=str(raw.origin),
+    )
+
+
+def _getter(settings: Mapping[str, Value]) -> Callable[[str, Any], Any]:
+    def get(key: str, default: Any) -> Any:
+        return settings[key].value if key in settings else default
+
+    return get
+
+
+def _check_winrm(name: str, winrm: WinrmSettings, settings: Mapping[str, Value]) -> None:
+    # Principle 4: Basic sends the password readable by anyone on the path unless TLS wraps it.
+    if winrm.auth == "basic" and winrm.scheme == "http":
+        origin = settings["winrm.auth"].origin
+        raise Owner("host", name).error(
+            "WinRM basic auth over plain http would send the password in clear text; "
+            "use scheme https or auth ntlm/kerberos",
+            origin,
+            "winrm.auth",
+        )
