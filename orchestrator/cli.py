@@ -102,7 +102,10 @@ def _main(
 # inventory
 
 
-@inventory_app.command("check")
+@inventory_app.command(
+    "check",
+    epilog="Example: kremove inventory check -i inventories/example.ini --limit 'linux,!db*'",
+)
 def inventory_check(
     inventory: list[Path] = InventoryOpt,
     limit: str | None = LimitOpt,
@@ -185,7 +188,7 @@ def _compact_vars(variables: Any) -> str:
 # detect
 
 
-@app.command()
+@app.command(epilog="Example: kremove detect -i inventories/localhost.yml --json")
 def detect(
     inventory: list[Path] = InventoryOpt,
     limit: str | None = LimitOpt,
@@ -272,7 +275,8 @@ def _print_result(result: RunResult, ledger_path: Path, as_json: bool) -> None:
         table.add_row(escape(o.host), _styled(o.status), escape(found), escape(o.reason or ""))
     out.print(table)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items()))
-    out.print(f"{len(result.outcomes)} hosts: {summary}")
+    n = len(result.outcomes)
+    out.print(f"{n} host{'s' if n != 1 else ''}: {summary}")
     out.print(f"run [bold]{result.run_id}[/] recorded in {ledger_path}")
 
 
@@ -307,7 +311,7 @@ def _progress(total: int, what: str, quiet: bool) -> Iterator[Callable[[runner.E
 # runs
 
 
-@runs_app.command("list")
+@runs_app.command("list", epilog="Example: kremove runs list --last 5")
 def runs_list(
     last: int = typer.Option(
         20, "--last", "-n", min=1, help="How many of the newest runs to list."
@@ -342,7 +346,9 @@ def runs_list(
     out.print(table)
 
 
-@runs_app.command("show")
+@runs_app.command(
+    "show", epilog="Example: kremove runs show 20261125T1200 --json   (a unique prefix is enough)"
+)
 def runs_show(
     run_id: str = typer.Argument(..., help="Run id, or a unique prefix of one."),
     ledger: Path | None = LedgerOpt,

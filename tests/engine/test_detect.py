@@ -112,3 +112,47 @@ def test_template_error_stops_before_the_run_is_recorded(tmp_path: Path) -> None
                 [local()], playbooks=load_playbooks([playbooks]), ledger=ledger, info=INFO
             )
         assert ledger.list_runs() == []
+
+
+def test_secrets_never_reach_the_ledger(tmp_path: Path) -> None:
+    from orchestrator.engine.detect import HostJob, PreparedStep, run_host
+    from orchestrator.playbook.model import Step
+    from orchestrator.playbook.render import Renderer
+    from orchestrator.secrets import Redactor, Secret
+
+    value = "kl-Uninst4ll-S3cret"
+    secret = Secret(value, "uninstall password")
+    command = Renderer([]).render_string(
+        "echo {{ pw | sh }}; echo {{ pw | sh }} >&2; exit 3", {"pw": secret}
+    )
+    step = Step(id="echo", kind="detect", readonly=True, template="-")
+    job = HostJob(local(), "linux", (PreparedStep(step, command),))
+    redactor = Redactor()
+    redactor.add(secret)
+    with Ledger.open(tmp_path / "ledger.db") as ledger:
+        run_id = ledger.start_run(
+            kind="detect",
+            operator="t",
+            command_line="t",
+            inventory_digest="0",
+            playbook_version="0",
+            hosts=["controller"],
+        )
+        outcome = run_host(
+            job,
+            run_id=run_id,
+            ledger=ledger,
+            catalog=load_playbooks().catalog,
+            redactor=redactor,
+            host_timeout=30,
+        )
+        ledger.finish_run(run_id, "completed")
+    assert outcome.status == st.FAILED and value not in (outcome.reason or "")
+    for path in tmp_path.iterdir():  # the database and its WAL, byte for byte
+        assert value.encode() not in path.read_bytes(), path.name
+    with Ledger.open(tmp_path / "ledger.db") as ledger:
+        step_record = ledger.get_run(run_id).steps[0]
+    assert (
+        step_record.stdout.strip() == "********"
+        and step_record.command == "echo ********; echo ******** >&2; exit 3"
+    )
