@@ -95,7 +95,9 @@ class _Parser:
         for position, assignment in enumerate(assignments, start=2):
             key, sep, value = assignment.partition("=")
             if not sep or not key:
-                raise fail(f"item {position} on the line is not key=value")
+                raise fail(
+                    f"item {position} on the line is not key=value; quote values with spaces"
+                )
             entries[key] = Value(_literal(value), where)
         for name in names:
             self.check_name(name, "host", where.line)
@@ -128,7 +130,9 @@ class _Parser:
         name = line.split("#")[0].split(";")[0].strip()
         self.check_name(name, "group", where.line)
         if name == "all":
-            raise self.error("group 'all' cannot be a child of another group", where.line)
+            raise self.error(
+                f"group 'all' cannot be a child; remove it from [{self.group}:children]", where.line
+            )
         self.inventory.group(self.group, where).children.setdefault(name, where)
         self.inventory.group(name, where)
         self.declared.add(name)

@@ -26,6 +26,7 @@ SETTING_COLUMNS = {
 SECRET_COLUMNS = {"password_env": "env", "password_file": "file", "password_prompt": "prompt"}
 SECRET_WORDS = frozenset({"password", "passwd", "key_passphrase", *PLAINTEXT_SECRETS})
 GROUP_SEPARATORS = re.compile(r"[;,\s]+")
+NOT_NAME = re.compile(r"[^a-z0-9_]+")
 
 
 def parse(text: str, file: str) -> RawInventory:
@@ -62,7 +63,8 @@ def _rows(text: str, file: str) -> Iterator[tuple[int, list[str]]]:
 
 
 def _columns(header: list[str], file: str, line: int) -> list[str]:
-    columns = [cell.strip().lower() for cell in header]
+    # "Asset Tag" becomes the var asset_tag, a name templates can use.
+    columns = [NOT_NAME.sub("_", cell.strip().lower()).strip("_") for cell in header]
     if "name" not in columns:
         raise InventoryError(
             "the first row must be a header naming the columns, with at least 'name'",

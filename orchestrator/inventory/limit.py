@@ -1,14 +1,15 @@
 """``--limit``: Ansible-style host patterns.
 
-Comma-separated terms: names of hosts or groups, globs (``web*``), ``~regex`` (matched from the
-start of the name), ``@file`` (host names, one per line), ``all`` or ``*``. ``&term`` intersects,
-``!term`` excludes. The plain terms are united (none means all), then intersected, then
-subtracted; the result keeps inventory order. A plain name that matches nothing is an error: a typo
-must not drop a host.
+Terms separated by commas (or by colons, as Ansible also accepts): names of hosts or groups, globs
+(``web*``), ``~regex`` (matched from the start of the name), ``@file`` (host names, one per line),
+``all`` or ``*``. ``&term`` intersects, ``!term`` excludes. The plain terms are united (none means
+all), then intersected, then subtracted; the result keeps inventory order. A plain name that matches
+nothing is an error: a typo must not drop a host.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from fnmatch import fnmatchcase
@@ -19,13 +20,14 @@ from orchestrator.inventory.loader import read_text
 from orchestrator.inventory.model import Host, Inventory
 
 GLOB_CHARS = frozenset("*?[")
+COLON_TERMS = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
 
 
 def select(inventory: Inventory, limit: str | None, cwd: Path | None = None) -> list[Host]:
     """The hosts ``limit`` selects, in inventory order; None selects every host."""
     if limit is None:
         return list(inventory.hosts.values())
-    terms = [term.strip() for term in limit.split(",") if term.strip()]
+    terms = _terms(limit)
     if not terms:
         raise InventoryError("--limit is empty; give host or group names or patterns")
     union: set[str] = set()
@@ -58,6 +60,23 @@ def select(inventory: Inventory, limit: str | None, cwd: Path | None = None) -> 
             f"run `kremove inventory check {options}` to list them"
         )
     return hosts
+
+
+def _terms(limit: str) -> list[str]:
+    """Split on commas; without commas, on colons as Ansible does (``web:!db*``), unless IPv6."""
+    if "," in limit or ":" not in limit or _is_ip(limit.strip()):
+        parts = limit.split(",")
+    else:
+        parts = COLON_TERMS.findall(limit)
+    return [part.strip() for part in parts if part.strip()]
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _match(inventory: Inventory, term: str, cwd: Path) -> set[str]:

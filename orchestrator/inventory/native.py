@@ -5,6 +5,7 @@ See ``inventories/example.yml`` for a documented example of every key.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 
 from yaml.nodes import MappingNode, Node
@@ -39,19 +40,21 @@ class _Parser:
     def unknown(self, key: str, where: Origin, owner: Owner, allowed: tuple[str, ...]) -> None:
         if key in ("password", "key_passphrase"):
             raise owner.error(INLINE_SECRET, where, key)
-        raise owner.error(f"unknown key; expected one of: {', '.join(allowed)}", where, key)
+        raise owner.error(unknown_key(key, allowed), where, key)
 
     def document(self, root: Node) -> RawInventory:
-        top = Owner("defaults")
+        top = Owner("top level")
         for key, where, node in mapping_items(root, self.file, "the inventory"):
             if key == "version":
                 if not same(self.convert.scalar(node), 1):
                     raise InventoryError(
-                        "only version: 1 is known", file=self.file, line=where.line
+                        "only version: 1 is known; write version: 1 or leave it out",
+                        file=self.file,
+                        line=where.line,
                     )
             elif key == "defaults":
                 group = self.inventory.group("all", where)
-                self.block(node, top, group.layer, CONNECTION_KEYS)
+                self.block(node, Owner("defaults"), group.layer, CONNECTION_KEYS)
             elif key == "hosts":
                 self.each(node, "hosts", self.host)
             elif key == "groups":
@@ -145,9 +148,7 @@ class _Parser:
             if key == "password":
                 raise owner.error(INLINE_SECRET, key_at, field)
             if key not in BECOME_KEYS:
-                raise owner.error(
-                    f"unknown key; expected one of: {', '.join(BECOME_KEYS)}", key_at, field
-                )
+                raise owner.error(unknown_key(key, BECOME_KEYS), key_at, field)
             if key.startswith("password_"):
                 target = ("become.password", key.removeprefix("password_"))
                 self.secret(layer, target, value, (key_at, owner, field), given)
@@ -160,9 +161,7 @@ class _Parser:
             if key == "password":
                 raise owner.error(INLINE_SECRET, key_at, field)
             if key not in WINRM_KEYS:
-                raise owner.error(
-                    f"unknown key; expected one of: {', '.join(WINRM_KEYS)}", key_at, field
-                )
+                raise owner.error(unknown_key(key, WINRM_KEYS), key_at, field)
             put(layer, field, self.convert.scalar(value), key_at, owner, field)
 
     def vars(self, layer: Layer, node: Node) -> None:
@@ -170,6 +169,12 @@ class _Parser:
             return
         for key, where, value in mapping_items(node, self.file, "vars"):
             layer.vars[key] = Value(self.convert.value(value), where)
+
+
+def unknown_key(key: str, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key; {hint}expected one of: {', '.join(allowed)}"
 
 
 def parse(root: Node, file: str) -> RawInventory:

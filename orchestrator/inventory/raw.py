@@ -27,12 +27,12 @@ class Origin:
 class Owner:
     """Who a setting belongs to — a host, a group or the defaults — for locating error messages."""
 
-    kind: str  # "host" | "group" | "defaults"
+    kind: str  # "host" | "group" | "defaults" | "top level"
     name: str = ""
 
     @property
     def label(self) -> str:
-        return "defaults" if self.kind == "defaults" else f"{self.kind} {self.name!r}"
+        return f"{self.kind} {self.name!r}" if self.name else self.kind
 
     def error(
         self, message: str, origin: Origin | None, field: str | None = None
