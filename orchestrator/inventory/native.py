@@ -13,15 +13,20 @@ from yaml.nodes import MappingNode, Node
 from orchestrator.errors import InventoryError
 from orchestrator.inventory.raw import Layer, Origin, Owner, RawInventory, Value, same
 from orchestrator.inventory.settings import INLINE_SECRET, put, secret_ref
-from orchestrator.inventory.yamlnodes import Converter, is_null, mapping_items, sequence_items
+from orchestrator.inventory.yamlnodes import (
+    Converter,
+    is_null,
+    mapping_items,
+    name_of,
+    sequence_items,
+)
 
 TOP_KEYS = ("version", "defaults", "hosts", "groups")
 SIMPLE_KEYS = ("address", "port", "transport", "platform", "user", "key_file", "shell_type")
-# prefix of the *_env / *_file / *_prompt keys → the canonical setting they fill
-SECRET_PREFIXES = {"password": "password", "key_passphrase": "key_passphrase"}
+# password_env → ("password", "env"): the setting a reference key fills, and how
 SECRET_KEYS = {
-    f"{prefix}_{kind}": (setting, kind)
-    for prefix, setting in SECRET_PREFIXES.items()
+    f"{setting}_{kind}": (setting, kind)
+    for setting in ("password", "key_passphrase")
     for kind in ("env", "file", "prompt")
 }
 CONNECTION_KEYS = (*SIMPLE_KEYS, *SECRET_KEYS, "become", "winrm", "vars")
@@ -86,8 +91,8 @@ class _Parser:
     def names(self, node: Node, what: str) -> list[str]:
         if is_null(node):
             return []
-        names = [str(self.convert.scalar(item)) for item in sequence_items(node, self.file, what)]
-        return [name.strip() for name in names if name.strip()]
+        names = [name_of(item, self.file) for item in sequence_items(node, self.file, what)]
+        return [name for name in names if name]
 
     def block(
         self, node: Node, owner: Owner, layer: Layer, allowed: tuple[str, ...]

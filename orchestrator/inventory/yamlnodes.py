@@ -33,13 +33,11 @@ def compose(text: str, file: str) -> Node | None:
             line=mark.line + 1 if mark else None,
         ) from None
     except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
+        # PyYAML reports the offending character as its code point.
         raise InventoryError(
-            f"character #x{exc.character:04x} is not allowed in YAML; remove it"
-            if isinstance(exc.character, int)
-            else f"character #x{ord(exc.character):04x} is not allowed in YAML; remove it",
+            f"character #x{exc.character:04x} is not allowed in YAML; remove it",
             file=file,
-            line=line,
+            line=text.count("\n", 0, exc.position) + 1,
         ) from None
     except yaml.YAMLError as exc:
         raise InventoryError(f"YAML cannot be read: {type(exc).__name__}", file=file) from None
@@ -80,6 +78,13 @@ def sequence_items(node: Node, file: str, what: str) -> list[Node]:
     if not isinstance(node, SequenceNode):
         raise InventoryError(f"{what} must be a list", **_at(node, file))
     return list(node.value)
+
+
+def name_of(node: Node, file: str) -> str:
+    """A host or group name as written (``01`` stays ``01``, ``yes`` stays ``yes``)."""
+    if not isinstance(node, ScalarNode):
+        raise InventoryError("expected a host or group name here", **_at(node, file))
+    return str(node.value).strip()
 
 
 def _at(node: Node, file: str) -> dict[str, Any]:
