@@ -1,4 +1,4 @@
-"""The inventory as the rest of kremove sees it: hosts with resolved connection settings, and groups."""
+"""The inventory as the rest of kremove sees it: hosts with resolved connection settings; groups."""
 
 from __future__ import annotations
 
