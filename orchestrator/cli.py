@@ -30,7 +30,7 @@ from orchestrator.ledger import Ledger, resolve_ledger_path
 from orchestrator.playbook.loader import load_playbooks
 
 out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # an error is one line, never wrapped
 
 
 class _State:

@@ -91,3 +91,66 @@ def test_unknown_run_is_a_one_line_input_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "nosuchrun" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+BAD_INVENTORIES = {
+    "syntax.yml": "hosts:\n  web01: {address: 192.0.2.1\n",
+    "unknown-key.yml": "hosts:\n  web01:\n    adress: 192.0.2.1\n",
+    "inline-password.yml": "hosts:\n  web01:\n    password: correct-horse-battery\n",
+    "bad-port.ini": "[web]\nweb01 ansible_port=99999\n",
+    "bad-transport.ini": "[web]\nweb01 ansible_connection=docker\n",
+    "cycle.ini": "[a:children]\nb\n[b:children]\na\n[a]\nh1\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INVENTORIES))
+def test_bad_inventory_is_one_line_on_stderr_and_exit_2(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_text(BAD_INVENTORIES[name])
+    done = kremove("inventory", "check", "-i", name, cwd=tmp_path, env={"COLUMNS": "40"})
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(f"kremove: error: {name}:")
+    assert "Traceback" not in done.stderr and "correct-horse-battery" not in done.stderr
+
+
+def test_conflicting_host_across_two_files_names_both(tmp_path: Path) -> None:
+    (tmp_path / "a.ini").write_text("[web]\nweb01 ansible_host=192.0.2.1\n")
+    (tmp_path / "b.ini").write_text("[db]\nweb01 ansible_host=192.0.2.2\n")
+    done = kremove("inventory", "check", "-i", "a.ini", "-i", "b.ini", cwd=tmp_path)
+    assert done.returncode == 2 and "a.ini:2" in done.stderr and "b.ini:2" in done.stderr
+
+
+def test_empty_selection_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "a.ini").write_text("[web]\nweb01\n")
+    done = kremove("detect", "-i", "a.ini", "--limit", "!web01", cwd=tmp_path)
+    assert done.returncode == 2 and "selects no host" in done.stderr
+    assert not (tmp_path / ".kremove").exists()  # nothing was recorded for a run that never started
+
+
+def test_inventory_check_shows_hosts_and_vars_of_an_ansible_ini(tmp_path: Path) -> None:
+    done = kremove(
+        "inventory",
+        "check",
+        "-i",
+        str(ROOT / "inventories" / "example.ini"),
+        "--limit",
+        "db",
+        "--json",
+        cwd=tmp_path,
+    )
+    hosts = {h["name"]: h for h in json.loads(done.stdout)["hosts"]}
+    assert sorted(hosts) == [
+        "db-a.example.org",
+        "db-b.example.org",
+        "db-c.example.org",
+        "db-legacy.example.org",
+    ]
+    legacy = hosts["db-legacy.example.org"]
+    assert (legacy["address"], legacy["port"], legacy["user"]) == ("192.0.2.40", 22, "dbadmin")
+    assert (
+        hosts["db-a.example.org"]["port"] == 2222
+        and hosts["db-a.example.org"]["user"] == "postgres"
+    )
+    assert legacy["vars"] == {"backup_window": "02:00-04:00", "site": "hq"}
+    assert legacy["groups"] == ["linux", "db"]
