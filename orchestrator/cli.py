@@ -23,13 +23,13 @@ import orchestrator
 from orchestrator.engine import runner
 from orchestrator.engine import status as st
 from orchestrator.engine.outcome import RunResult
-from orchestrator.errors import KremoveError
+from orchestrator.errors import InputError, KremoveError
 from orchestrator.inventory import load_inventories, select
 from orchestrator.inventory.model import Host, Inventory
 from orchestrator.ledger import Ledger, resolve_ledger_path
 from orchestrator.playbook.loader import load_playbooks
 
-out = Console(highlight=False, soft_wrap=False)
+out = Console(highlight=False, soft_wrap=True)  # tables size themselves; lines never wrap
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # an error is one line, never wrapped
 
 
@@ -320,7 +320,7 @@ def runs_list(
     as_json: bool = JsonOpt,
 ) -> None:
     """List the newest runs in the ledger with their host counts."""
-    with Ledger.open(resolve_ledger_path(ledger)) as book:
+    with _open_existing(ledger) as book:
         runs = book.list_runs(last)
         path = book.path
     if as_json:
@@ -330,7 +330,9 @@ def runs_list(
         out.print(f"no runs in {path} yet; start with: kremove detect -i inventories/localhost.yml")
         return
     table = Table(title=f"runs in {path}", title_justify="left")
-    for column in ("run", "kind", "status", "started", "operator", "hosts", "results"):
+    for column in ("run", "kind", "status", "started"):
+        table.add_column(column, no_wrap=True)
+    for column in ("operator", "hosts", "results"):
         table.add_column(column, overflow="fold")
     for r in runs:
         results = ", ".join(f"{n} {s}" for s, n in sorted(r.counts.items()))
@@ -355,7 +357,7 @@ def runs_show(
     as_json: bool = JsonOpt,
 ) -> None:
     """Show one run: who ran it, each host's result, every step with its command and exit code."""
-    with Ledger.open(resolve_ledger_path(ledger)) as book:
+    with _open_existing(ledger) as book:
         run = book.get_run(run_id)
     if as_json:
         _print_json(run.to_dict())
@@ -398,6 +400,17 @@ def _finding_label(f: Any) -> str:
 def _load(paths: Sequence[Path], limit: str | None) -> tuple[Inventory, list[Host]]:
     inv = load_inventories(list(paths))
     return inv, select(inv, limit, Path.cwd())
+
+
+def _open_existing(option: Path | None) -> Ledger:
+    """Reading commands never create a ledger: a wrong path should say so, not show nothing."""
+    path = resolve_ledger_path(option)
+    if not path.exists():
+        raise InputError(
+            f"no ledger at {path}; run a scan first (kremove detect -i FILE), or point --ledger "
+            "or KREMOVE_LEDGER at an existing one"
+        )
+    return Ledger.open(path)
 
 
 def _print_json(doc: Any) -> None:

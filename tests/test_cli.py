@@ -86,7 +86,15 @@ def test_ledger_moves_with_the_environment_variable(tmp_path: Path) -> None:
     assert ledger.exists() and not (tmp_path / ".kremove").exists()
 
 
+def test_reading_commands_do_not_create_a_ledger(tmp_path: Path) -> None:
+    for args in (["runs", "list"], ["runs", "show", "x"]):
+        done = kremove(*args, cwd=tmp_path)
+        assert done.returncode == 2 and "no ledger at" in done.stderr
+    assert not (tmp_path / ".kremove").exists()
+
+
 def test_unknown_run_is_a_one_line_input_error(tmp_path: Path) -> None:
+    kremove("detect", "-i", str(ROOT / "inventories" / "localhost.yml"), cwd=tmp_path)
     done = kremove("runs", "show", "nosuchrun", cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "nosuchrun" in done.stderr
