@@ -81,14 +81,20 @@ def test_clean_host_and_many_hosts_at_once(tmp_path: Path, monkeypatch: pytest.M
     assert summary.counts.get("clean") == 12 and summary.status == "completed"
 
 
-def test_a_step_past_its_deadline_ends_timeout(tmp_path: Path) -> None:
+def one_step_playbooks(tmp_path: Path, template: str, extra: str = "") -> Path:
+    """A --playbooks directory whose Linux detect playbook runs one step with ``template``."""
     playbooks = tmp_path / "pb"
     (playbooks / "linux").mkdir(parents=True)
     (playbooks / "linux" / "detect.yml").write_text(
-        "name: linux-detect\nplatform: linux\ndescription: slow\nsteps:\n"
-        "  - {id: slow, kind: detect, readonly: true, template: linux/slow.sh.j2, timeout: 0.5}\n"
+        "name: linux-detect\nplatform: linux\ndescription: test\nsteps:\n"
+        f"  - {{id: only, kind: detect, readonly: true, template: linux/t.sh.j2{extra}}}\n"
     )
-    (playbooks / "linux" / "slow.sh.j2").write_text("sleep 60")
+    (playbooks / "linux" / "t.sh.j2").write_text(template)
+    return playbooks
+
+
+def test_a_step_past_its_deadline_ends_timeout(tmp_path: Path) -> None:
+    playbooks = one_step_playbooks(tmp_path, "sleep 60", ", timeout: 0.5")
     with Ledger.open(tmp_path / "ledger.db") as ledger:
         result = runner.detect(
             [local()], playbooks=load_playbooks([playbooks]), ledger=ledger, info=INFO
@@ -99,13 +105,7 @@ def test_a_step_past_its_deadline_ends_timeout(tmp_path: Path) -> None:
 
 
 def test_template_error_stops_before_the_run_is_recorded(tmp_path: Path) -> None:
-    playbooks = tmp_path / "pb"
-    (playbooks / "linux").mkdir(parents=True)
-    (playbooks / "linux" / "detect.yml").write_text(
-        "name: linux-detect\nplatform: linux\ndescription: bad\nsteps:\n"
-        "  - {id: bad, kind: detect, readonly: true, template: linux/bad.sh.j2}\n"
-    )
-    (playbooks / "linux" / "bad.sh.j2").write_text("echo {{ host.vars.site }}")
+    playbooks = one_step_playbooks(tmp_path, "echo {{ host.vars.site }}")
     with Ledger.open(tmp_path / "ledger.db") as ledger:
         with pytest.raises(PlaybookError, match="host 'controller'"):
             runner.detect(
