@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -329,22 +330,15 @@ def runs_list(
     if not runs:
         out.print(f"no runs in {path} yet; start with: kremove detect -i inventories/localhost.yml")
         return
-    table = Table(title=f"runs in {path}", title_justify="left")
-    for column in ("run", "kind", "status", "started"):
+    # A run id begins with its start time (UTC), so it doubles as the "started" column.
+    table = Table(title=f"runs in {path}", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("run (UTC start)", "kind", "status"):
         table.add_column(column, no_wrap=True)
     for column in ("operator", "hosts", "results"):
         table.add_column(column, overflow="fold")
     for r in runs:
         results = ", ".join(f"{n} {s}" for s, n in sorted(r.counts.items()))
-        table.add_row(
-            r.id,
-            r.kind,
-            r.status,
-            r.started[:19].replace("T", " "),
-            escape(r.operator),
-            str(r.hosts_selected),
-            results,
-        )
+        table.add_row(r.id, r.kind, r.status, escape(r.operator), str(r.hosts_selected), results)
     out.print(table)
 
 
