@@ -162,3 +162,11 @@ def test_inventory_check_shows_hosts_and_vars_of_an_ansible_ini(tmp_path: Path) 
     )
     assert legacy["vars"] == {"backup_window": "02:00-04:00", "site": "hq"}
     assert legacy["groups"] == ["linux", "db"]
+
+
+def test_traceback_only_with_debug(tmp_path: Path) -> None:
+    plain = kremove("runs", "list", cwd=tmp_path)
+    debug = kremove("--debug", "runs", "list", cwd=tmp_path)
+    assert plain.returncode == debug.returncode == 2
+    assert "Traceback" not in plain.stderr
+    assert "Traceback" in debug.stderr and debug.stderr.rstrip().endswith(plain.stderr.strip())
