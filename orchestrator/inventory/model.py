@@ -67,6 +67,8 @@ class Host:
     become: Become = field(default_factory=Become)
     winrm: WinrmSettings = field(default_factory=WinrmSettings)
     shell_type: str | None = None  # sh | cmd | powershell, when the inventory says so
+    jump: str | None = None  # name of the inventory host to tunnel SSH through
+    known_hosts: str | None = None  # an extra known_hosts file for this host's key
     groups: tuple[str, ...] = ()
     vars: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""  # "file:line" where the host was (first) defined
@@ -90,6 +92,8 @@ class Host:
             },
             "winrm": vars(self.winrm) if self.transport == "winrm" else None,
             "shell_type": self.shell_type,
+            "jump": self.jump,
+            "known_hosts": self.known_hosts,
             "vars": dict(self.vars),
         }
 

@@ -22,7 +22,17 @@ from orchestrator.inventory.yamlnodes import (
 )
 
 TOP_KEYS = ("version", "defaults", "hosts", "groups")
-SIMPLE_KEYS = ("address", "port", "transport", "platform", "user", "key_file", "shell_type")
+SIMPLE_KEYS = (
+    "address",
+    "port",
+    "transport",
+    "platform",
+    "user",
+    "key_file",
+    "shell_type",
+    "jump",
+    "known_hosts",
+)
 # password_env → ("password", "env"): the setting a reference key fills, and how
 SECRET_KEYS = {
     f"{setting}_{kind}": (setting, kind)

@@ -44,6 +44,7 @@ def resolve(raw: RawInventory) -> Inventory:
     for name, raw_host in raw.hosts.items():
         in_groups = sorted(_ancestors(members[name], parents) - {"all"}, key=order.__getitem__)
         hosts[name] = _host(raw_host, in_groups, raw.groups)
+    _check_jumps(hosts)
     groups = {
         name: Group(
             name=name,
@@ -54,6 +55,34 @@ def resolve(raw: RawInventory) -> Inventory:
         for name, group in raw.groups.items()
     }
     return Inventory(hosts=hosts, groups=groups, sources=tuple(raw.files))
+
+
+def _check_jumps(hosts: Mapping[str, Host]) -> None:
+    """A jump names another SSH host of the inventory, and following jumps never loops."""
+    for host in hosts.values():
+        seen = [host.name]
+        current = host
+        while current.jump is not None:
+            target = hosts.get(current.jump)
+            if target is None or target.transport != "ssh":
+                problem = (
+                    "is not a host of the inventory" if target is None else "is not an SSH host"
+                )
+                raise InventoryError(
+                    f"jump host {current.jump!r} {problem}; define it under hosts",
+                    file=current.source,
+                    host=current.name,
+                    field="jump",
+                )
+            if target.name in seen:
+                raise InventoryError(
+                    f"jump hosts form a loop: {' -> '.join([*seen, target.name])}",
+                    file=host.source,
+                    host=host.name,
+                    field="jump",
+                )
+            seen.append(target.name)
+            current = target
 
 
 def _check_names(raw: RawInventory) -> None:
@@ -181,6 +210,8 @@ def _host(raw: RawHost, groups: list[str], raw_groups: Mapping[str, RawGroup]) -
         ),
         winrm=winrm,
         shell_type=get("shell_type", None),
+        jump=get("jump", None),
+        known_hosts=get("known_hosts", None),
         groups=tuple(groups),
         vars={key: value.value for key, value in free.items()},
         source=str(raw.origin),

@@ -90,6 +90,8 @@ CHECKS: Mapping[str, Check] = {
     "user": as_text,
     "key_file": as_text,
     "shell_type": _choice("shell type", SHELL_TYPES),
+    "jump": as_text,
+    "known_hosts": as_text,
     "become.enabled": as_bool,
     "become.user": as_text,
     "become.method": _choice("become method", BECOME_METHODS),

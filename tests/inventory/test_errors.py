@@ -49,6 +49,18 @@ CASES = [
         ["vault.yml:3:", "!vault"],
     ),
     ("inv.txt", "[web]\nh1\n", ["inv.txt:", "cannot tell the inventory format"]),
+    # jump hosts
+    (
+        "j.yml",
+        "hosts:\n  a: {jump: b}\n  b: {jump: a}\n",
+        ["j.yml:2:", "host 'a'", "field 'jump'", "a -> b -> a"],
+    ),
+    ("j.yml", "hosts:\n  a: {jump: nope}\n", ["j.yml:2:", "field 'jump'", "'nope' is not a host"]),
+    (
+        "j.yml",
+        "hosts:\n  a: {jump: w}\n  w: {transport: winrm}\n",
+        ["j.yml:2:", "field 'jump'", "not an SSH host"],
+    ),
     # unknown keys in the native format
     (
         "u.yml",
