@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import shlex
 import socket
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,7 +19,14 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 import orchestrator
@@ -29,6 +38,11 @@ from orchestrator.inventory import load_inventories, select
 from orchestrator.inventory.model import Host, Inventory
 from orchestrator.ledger import Ledger, resolve_ledger_path
 from orchestrator.playbook.loader import load_playbooks
+from orchestrator.secrets import SecretStore
+from orchestrator.transports import Connector
+from orchestrator.transports.hostkeys import KnownHosts
+from orchestrator.transports.ssh import SshRun
+from orchestrator.transports.sshconfig import SshConfig
 
 out = Console(highlight=False, soft_wrap=True)  # tables size themselves; lines never wrap
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # an error is one line, never wrapped
@@ -205,17 +219,27 @@ def detect(
     playbooks: list[Path] = typer.Option(
         [], "--playbooks", help="Extra playbooks directory; overrides the built-in ones."
     ),
+    accept_new_hostkeys: bool = typer.Option(
+        False,
+        "--accept-new-hostkeys",
+        help="Pin the key of an SSH host seen for the first time (recorded in the ledger); "
+        "without it such hosts end 'hostkey_rejected'. A changed key is always rejected.",
+    ),
     ledger: Path | None = LedgerOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Read-only scan: which Kaspersky products are on each host. Recorded as a run in the ledger.
 
     Exit 0 when every host is clean, 1 when a product was found or a host could not be scanned.
+    SSH host keys are checked against ~/.ssh/known_hosts, the inventory's known_hosts and the keys
+    kremove pinned (known_hosts beside the ledger).
     """
     inv, hosts = _load(inventory, limit)
     content = load_playbooks(playbooks)
+    ledger_path = resolve_ledger_path(ledger)
+    secrets, connector = _connect_setup(inv, hosts, ledger_path, accept_new_hostkeys)
     with (
-        Ledger.open(resolve_ledger_path(ledger)) as book,
+        Ledger.open(ledger_path) as book,
         _progress(len(hosts), "detect", as_json) as on_event,
     ):
         result = runner.detect(
@@ -223,6 +247,8 @@ def detect(
             playbooks=content,
             ledger=book,
             info=_run_info(inv),
+            connector=connector,
+            secrets=secrets,
             forks=forks,
             host_timeout=host_timeout,
             on_event=on_event,
@@ -232,6 +258,36 @@ def detect(
     raise typer.Exit(
         st.exit_code([o.status for o in result.outcomes], interrupted=result.interrupted)
     )
+
+
+def _connect_setup(
+    inv: Inventory, hosts: Sequence[Host], ledger_path: Path, accept_new_hostkeys: bool
+) -> tuple[SecretStore, Connector]:
+    """Fetch every secret and check every key and route now, before a run is recorded."""
+    secrets = SecretStore(prompt=_prompt if _can_prompt() else None)
+    secrets.preload(hosts)
+    ssh = None
+    if any(h.transport == "ssh" for h in hosts):
+        ssh = SshRun(
+            secrets=secrets,
+            known_hosts=KnownHosts.default(ledger_path.parent / "known_hosts"),
+            inventory=inv.hosts,
+            config=SshConfig.default(),
+            accept_new_hostkeys=accept_new_hostkeys,
+        )
+        ssh.preflight(hosts)
+        for host in hosts:  # jump hosts' own secrets, when they are not selected themselves
+            for hop in ssh.route(host).hops:
+                secrets.preload([hop.host])
+    return secrets, Connector(ssh)
+
+
+def _can_prompt() -> bool:
+    return sys.stdin.isatty() and not os.environ.get("CI")
+
+
+def _prompt(label: str) -> str:
+    return getpass.getpass(f"kremove: {label}", stream=sys.stderr)
 
 
 def _run_info(inv: Inventory) -> runner.RunInfo:
@@ -283,27 +339,55 @@ def _print_result(result: RunResult, ledger_path: Path, as_json: bool) -> None:
 
 @contextmanager
 def _progress(total: int, what: str, quiet: bool) -> Iterator[Callable[[runner.Event], None]]:
-    """A live count on stderr when it is a terminal; otherwise nothing."""
+    """A live display on stderr when it is a terminal: done, in flight, not clean, rate, ETA.
+
+    Interruptions are announced either way, because the operator must know what Ctrl-C did.
+    """
+    counts = {"in_flight": 0, "failed": 0}
+
+    def announce(event: runner.Event) -> None:
+        if isinstance(event, runner.Stopping):
+            err.print(
+                f"[yellow]kremove: stopping: no new host starts; {event.in_flight} in flight "
+                "finish within their deadlines (Ctrl-C again to abandon them)[/]"
+            )
+
     if not err.is_terminal:
-        yield lambda event: None
+        yield announce
         return
     with Progress(
-        TextColumn(f"{what}"),
+        TextColumn(f"[bold]{what}[/]"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[failed]} not clean"),
+        TextColumn("done  {task.fields[in_flight]} in flight  {task.fields[failed]} not clean"),
+        TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         console=err,
         transient=True,
     ) as progress:
-        task = progress.add_task(what, total=total, failed=0)
-        failed = 0
+        task = progress.add_task(what, total=total, in_flight=0, failed=0, rate="")
+        started = time.monotonic()
 
         def on_event(event: runner.Event) -> None:
-            nonlocal failed
-            if isinstance(event, runner.HostDone):
-                failed += event.outcome.status not in st.SUCCESS
-                progress.update(task, advance=1, failed=failed)
+            if isinstance(event, runner.HostStarted):
+                counts["in_flight"] += 1
+                progress.update(task, in_flight=counts["in_flight"])
+            elif isinstance(event, runner.HostDone):
+                counts["in_flight"] -= 1
+                counts["failed"] += event.outcome.status not in st.SUCCESS
+                done = progress.tasks[0].completed + 1
+                rate = done / max(time.monotonic() - started, 1e-6)
+                progress.update(
+                    task,
+                    advance=1,
+                    in_flight=counts["in_flight"],
+                    failed=counts["failed"],
+                    rate=f"{rate:.1f} hosts/s",
+                )
+            else:
+                announce(event)
 
         yield on_event
 
@@ -378,6 +462,9 @@ def runs_show(
             escape(s.host), f"{s.step_id} ({s.kind})", escape(s.command), code, s.started[11:23]
         )
     out.print(steps)
+    for e in run.events:
+        detail = "  ".join(f"{k}={v}" for k, v in e.detail.items())
+        out.print(f"event {e.at}  {escape(e.host or '-')}  {e.kind}  {escape(detail)}")
 
 
 def _finding_label(f: Any) -> str:

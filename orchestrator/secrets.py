@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextvars
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from orchestrator.errors import InputError
-from orchestrator.inventory.model import SecretRef
+from orchestrator.inventory.model import Host, SecretRef
 
 MASK = "********"
 
@@ -120,3 +121,48 @@ class reveal_context:
 
 def revealing() -> bool:
     return _revealing.get()
+
+
+class SecretStore:
+    """Every secret of a run, fetched once from its reference and known to the run's redactor.
+
+    ``preload`` fetches them all before anything connects, so a missing variable or file is an
+    input error at the start of a run, not a failed host in the middle of one.
+    """
+
+    def __init__(self, prompt: Callable[[str], str] | None = None) -> None:
+        self._prompt = prompt
+        self._cache: dict[tuple[SecretRef, str], Secret] = {}
+        self._lock = threading.Lock()
+        self.redactor = Redactor()
+
+    def get(self, ref: SecretRef, what: str, *, kind: str = "password") -> Secret:
+        """The secret behind ``ref``. A prompted one is asked once per ``kind`` and run."""
+        key = (ref, kind if ref.prompt else "")
+        with self._lock:
+            secret = self._cache.get(key)
+            if secret is None:
+                secret = resolve(ref, kind if ref.prompt else what, self._prompt)
+                self._cache[key] = secret
+                self.redactor.add(secret)
+            return secret
+
+    def preload(self, hosts: Iterable[Host]) -> None:
+        for host in hosts:
+            for ref, kind in _host_refs(host):
+                self.get(ref, f"host {host.name!r} {kind}", kind=kind)
+
+    def values(self) -> list[Secret]:
+        with self._lock:
+            return list(self._cache.values())
+
+
+def _host_refs(host: Host) -> list[tuple[SecretRef, str]]:
+    refs = []
+    if host.password is not None:
+        refs.append((host.password, "password"))
+    if host.key_passphrase is not None:
+        refs.append((host.key_passphrase, "key passphrase"))
+    if host.become.enabled and host.become.password is not None:
+        refs.append((host.become.password, "sudo password"))
+    return refs

@@ -60,11 +60,13 @@ def template_context(host: Host, playbooks: PlaybookSet) -> dict[str, Any]:
     }
 
 
-def prepare_detect(hosts: Sequence[Host], playbooks: PlaybookSet) -> list[HostJob]:
+def prepare_detect(
+    hosts: Sequence[Host], playbooks: PlaybookSet, connector: transports.Connector
+) -> list[HostJob]:
     """Render every detect command up front: a template error stops the run before it starts."""
     jobs = []
     for host in hosts:
-        transports.for_host(host)  # an unsupported transport is an input error, found now
+        connector.check(host)  # an unsupported transport is an input error, found now
         platform = host_platform(host)
         playbook = playbooks.detect_playbook(platform)
         if playbook is None:
@@ -91,6 +93,7 @@ def run_host(
     ledger: Ledger,
     catalog: Catalog,
     redactor: Redactor,
+    connector: transports.Connector,
     host_timeout: float,
 ) -> HostOutcome:
     """Drive one host to its final status. Never raises for anything the host does."""
@@ -101,6 +104,7 @@ def run_host(
         ledger=ledger,
         catalog=catalog,
         redactor=redactor,
+        connector=connector,
         deadline=Deadline.after(host_timeout),
     )
     outcome = HostOutcome(
@@ -128,6 +132,7 @@ def _detect(
     ledger: Ledger,
     catalog: Catalog,
     redactor: Redactor,
+    connector: transports.Connector,
     deadline: Deadline,
 ) -> HostOutcome:
     name = job.host.name
@@ -135,7 +140,7 @@ def _detect(
         return HostOutcome(name, st.SKIPPED, job.skip_reason)
     steps: list[StepOutcome] = []
     findings: list[Finding] = []
-    transport = transports.for_host(job.host)
+    transport = connector.for_host(job.host)
     try:
         transport.connect(deadline.sooner(CONNECT_TIMEOUT))
         for prepared in job.steps:

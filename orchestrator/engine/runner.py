@@ -1,35 +1,25 @@
-"""Fan-out: run hosts ``forks`` at a time, report progress through a callback, record the run."""
+"""Runs: prepare every host's commands, record the run, fan the hosts out, close the record."""
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from orchestrator.engine import status as st
 from orchestrator.engine.detect import HostJob, prepare_detect, run_host
+from orchestrator.engine.fanout import Event, FanOut, HostDone, HostStarted, Stopping
 from orchestrator.engine.outcome import HostOutcome, RunResult
 from orchestrator.inventory.model import Host
 from orchestrator.ledger import Ledger
 from orchestrator.playbook.loader import PlaybookSet
-from orchestrator.secrets import Redactor
+from orchestrator.secrets import SecretStore
+from orchestrator.transports import Connector
+
+__all__ = ["Event", "HostDone", "HostStarted", "RunInfo", "Stopping", "detect"]
 
 DEFAULT_FORKS = 50
 DEFAULT_HOST_TIMEOUT = 600.0
-
-
-@dataclass(frozen=True)
-class HostStarted:
-    host: str
-
-
-@dataclass(frozen=True)
-class HostDone:
-    outcome: HostOutcome
-
-
-Event = HostStarted | HostDone
 
 
 @dataclass(frozen=True)
@@ -47,12 +37,19 @@ def detect(
     playbooks: PlaybookSet,
     ledger: Ledger,
     info: RunInfo,
+    connector: Connector | None = None,
+    secrets: SecretStore | None = None,
     forks: int = DEFAULT_FORKS,
     host_timeout: float = DEFAULT_HOST_TIMEOUT,
     on_event: Callable[[Event], None] = lambda e: None,
 ) -> RunResult:
-    """A read-only scan of ``hosts``, recorded in the ledger as a run of kind ``detect``."""
-    jobs = prepare_detect(hosts, playbooks)  # before the run exists: bad input records nothing
+    """A read-only scan of ``hosts``, recorded in the ledger as a run of kind ``detect``.
+
+    ``connector`` and ``secrets`` default to local-only ones (what tests of the engine need).
+    """
+    connector = connector or Connector()
+    secrets = secrets or SecretStore()
+    jobs = prepare_detect(hosts, playbooks, connector)  # bad input records nothing
     run_id = ledger.start_run(
         kind="detect",
         operator=info.operator,
@@ -62,55 +59,49 @@ def detect(
         hosts=[h.name for h in hosts],
         meta={"forks": forks, "host_timeout": host_timeout},
     )
-    redactor = Redactor()
+    if connector.ssh is not None:
+
+        def pinned(label: str, name: str, key_type: str, fp: str) -> None:
+            detail = {"known_hosts_name": name, "key_type": key_type, "fingerprint": fp}
+            ledger.record_event(run_id, label, "hostkey_pinned", detail)
+
+        connector.ssh.on_pinned = pinned
 
     def work(job: HostJob) -> HostOutcome:
-        on_event(HostStarted(job.host.name))
-        outcome = run_host(
+        return run_host(
             job,
             run_id=run_id,
             ledger=ledger,
             catalog=playbooks.catalog,
-            redactor=redactor,
+            redactor=secrets.redactor,
+            connector=connector,
             host_timeout=host_timeout,
         )
-        on_event(HostDone(outcome))
-        return outcome
 
-    outcomes: dict[str, HostOutcome] = {}
-    interrupted = False
-    pool = cf.ThreadPoolExecutor(
-        max_workers=max(1, min(forks, len(jobs))), thread_name_prefix="kremove-host"
-    )
-    futures = {pool.submit(work, job): job for job in jobs}
+    fan = FanOut(work, lambda job: job.host.name, forks=forks, on_event=on_event)
     try:
-        for future in cf.as_completed(futures):
-            outcome = future.result()
-            outcomes[outcome.host] = outcome
-    except KeyboardInterrupt:
-        interrupted = True
-        # Hosts not yet started never start; those in flight finish within their deadlines.
-        pool.shutdown(wait=True, cancel_futures=True)
-        for future, job in futures.items():
-            if future.done() and not future.cancelled() and future.exception() is None:
-                outcomes[job.host.name] = future.result()
-        for job in jobs:
-            if job.host.name not in outcomes:
-                outcome = HostOutcome(
-                    job.host.name, st.SKIPPED, "run interrupted before this host started"
-                )
-                ledger.host_finished(
-                    run_id, job.host.name, status=outcome.status, reason=outcome.reason, findings=[]
-                )
-                outcomes[job.host.name] = outcome
+        result = fan.run(jobs)
     finally:
-        pool.shutdown(wait=True)
+        connector.close()
+    outcomes = dict(result.outcomes)
+    for name in result.abandoned:
+        outcomes[name] = _record(
+            ledger, run_id, name, "interrupted while in flight; its last step may not have finished"
+        )
+    for name in result.not_started:
+        outcomes[name] = _record(ledger, run_id, name, "run interrupted before this host started")
     ordered = tuple(outcomes[h.name] for h in hosts)
-    ledger.finish_run(run_id, "interrupted" if interrupted else "completed")
+    ledger.finish_run(run_id, "interrupted" if result.interrupted else "completed")
     return RunResult(
         run_id=run_id,
         kind="detect",
         outcomes=ordered,
-        interrupted=interrupted,
+        interrupted=result.interrupted,
         counts=dict(Counter(o.status for o in ordered)),
     )
+
+
+def _record(ledger: Ledger, run_id: str, host: str, reason: str) -> HostOutcome:
+    outcome = HostOutcome(host, st.SKIPPED, reason)
+    ledger.host_finished(run_id, host, status=outcome.status, reason=reason, findings=[])
+    return outcome

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -90,6 +90,17 @@ class HostRecord:
 
 
 @dataclass(frozen=True)
+class EventRecord:
+    host: str | None
+    kind: str
+    detail: dict[str, Any]
+    at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"host": self.host, "kind": self.kind, "detail": dict(self.detail), "at": self.at}
+
+
+@dataclass(frozen=True)
 class RunSummary:
     """A line of `kremove runs list`. ``counts`` maps host status (or "pending") to a host count."""
 
@@ -131,6 +142,7 @@ class RunDetail:
     meta: dict[str, Any]
     hosts: list[HostRecord]
     steps: list[StepRecord]
+    events: list[EventRecord] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -155,4 +167,5 @@ class RunDetail:
             "counts": dict(sorted(self.counts.items())),
             "hosts": [h.to_dict() for h in self.hosts],
             "steps": [s.to_dict() for s in self.steps],
+            "events": [e.to_dict() for e in self.events],
         }

@@ -30,6 +30,7 @@ from orchestrator.ledger.records import (
     PENDING,
     RUN_STATUSES,
     RUNNING,
+    EventRecord,
     HostRecord,
     RunDetail,
     RunNotFound,
@@ -39,7 +40,7 @@ from orchestrator.ledger.records import (
 )
 from orchestrator.ledger.text import bound_output, safe_text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # PRAGMA application_id: "krmv". Tells a kremove ledger from any other SQLite file.
 APPLICATION_ID = 0x6B726D76
 BUSY_TIMEOUT_S = 10.0
@@ -97,6 +98,18 @@ _MIGRATIONS: Mapping[int, Sequence[str]] = {
             FOREIGN KEY (run_id, host) REFERENCES run_hosts (run_id, host),
             UNIQUE (run_id, host, seq)
         )""",
+    ),
+    # 2: things that happened in a run beside steps: a host key pinned, a batch started, a halt.
+    2: (
+        """CREATE TABLE events (
+            key     INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id  TEXT NOT NULL REFERENCES runs (id),
+            host    TEXT,                    -- NULL for run-wide events; may name a jump host
+            kind    TEXT NOT NULL,
+            detail  TEXT NOT NULL,           -- JSON object
+            at      TEXT NOT NULL
+        )""",
+        "CREATE INDEX events_by_run ON events (run_id, key)",
     ),
 }
 assert max(_MIGRATIONS) == SCHEMA_VERSION
@@ -300,6 +313,20 @@ class Ledger:
                 (status, reason, findings_json, finished, finished, run_id, host),
             )
 
+    def record_event(
+        self, run_id: str, host: str | None, kind: str, detail: Mapping[str, Any]
+    ) -> None:
+        """Record something that happened in a run outside any step (a host key pinned, ...)."""
+        host = None if host is None else safe_text(host)
+        with self._transaction(f"recording a {kind} event") as conn:
+            exists = conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if exists is None:
+                raise LedgerError(f"ledger {self._path}: run {run_id!r} was never started")
+            conn.execute(
+                "INSERT INTO events (run_id, host, kind, detail, at) VALUES (?, ?, ?, ?, ?)",
+                (run_id, host, safe_text(kind), _to_json(dict(detail)), now()),
+            )
+
     def finish_run(self, run_id: str, status: str) -> None:
         """Close a run with its final status (completed, halted, paused, interrupted, failed)."""
         if status not in RUN_STATUSES:
@@ -362,6 +389,10 @@ class Ledger:
                 (run_id,),
             ).fetchall()
             steps = conn.execute(_SELECT_STEPS, (run_id,)).fetchall()
+            events = conn.execute(
+                "SELECT host, kind, detail, at FROM events WHERE run_id = ? ORDER BY key",
+                (run_id,),
+            ).fetchall()
         return RunDetail(
             id=run[0],
             kind=run[1],
@@ -402,6 +433,9 @@ class Ledger:
                     error=s[13],
                 )
                 for s in steps
+            ],
+            events=[
+                EventRecord(host=e[0], kind=e[1], detail=json.loads(e[2]), at=e[3]) for e in events
             ],
         )
 

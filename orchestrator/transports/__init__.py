@@ -1,4 +1,4 @@
-"""Transports: how kremove reaches a host. ``for_host`` picks the one an inventory entry names."""
+"""Transports: how kremove reaches a host; a ``Connector`` makes the one a host entry names."""
 
 from __future__ import annotations
 
@@ -6,22 +6,40 @@ from orchestrator.errors import InputError
 from orchestrator.inventory.model import Host
 from orchestrator.transports.base import CommandResult, Deadline, Transport
 from orchestrator.transports.local import LocalTransport
+from orchestrator.transports.ssh import SshRun, SSHTransport
 
-__all__ = ["CommandResult", "Deadline", "Transport", "available", "for_host"]
+__all__ = ["CommandResult", "Connector", "Deadline", "Transport", "available"]
 
-_TRANSPORTS: dict[str, type[Transport]] = {"local": LocalTransport}
+_SUPPORTED = ("local", "ssh")
 
 
 def available() -> tuple[str, ...]:
-    return tuple(_TRANSPORTS)
+    return _SUPPORTED
 
 
-def for_host(host: Host) -> Transport:
-    try:
-        cls = _TRANSPORTS[host.transport]
-    except KeyError:
-        raise InputError(
-            f"host {host.name!r} ({host.source}): transport {host.transport!r} is not supported by "
-            f"this kremove yet (supported: {', '.join(_TRANSPORTS)}); --limit it out for now"
-        ) from None
-    return cls(host)
+class Connector:
+    """Makes each host's transport for one run and owns what their connections share."""
+
+    def __init__(self, ssh: SshRun | None = None) -> None:
+        self.ssh = ssh
+
+    def check(self, host: Host) -> None:
+        """Raise InputError now for a host this run could not reach with any transport."""
+        if host.transport not in _SUPPORTED:
+            raise InputError(
+                f"host {host.name!r} ({host.source}): transport {host.transport!r} is not supported"
+                f" by this kremove yet (supported: {', '.join(_SUPPORTED)}); --limit it out for now"
+            )
+        if host.transport == "ssh" and self.ssh is None:
+            raise InputError(f"host {host.name!r}: SSH is not set up for this run")
+
+    def for_host(self, host: Host) -> Transport:
+        self.check(host)
+        if host.transport == "ssh":
+            assert self.ssh is not None
+            return SSHTransport(host, self.ssh)
+        return LocalTransport(host)
+
+    def close(self) -> None:
+        if self.ssh is not None:
+            self.ssh.close()

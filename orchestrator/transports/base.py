@@ -82,12 +82,21 @@ class BoundedOutput:
         return head + tail
 
 
-def become_command(command: str, user: str, *, with_password: bool) -> str:
-    """Wrap ``command`` for sudo. ``-n`` never prompts; ``-S`` reads the password from stdin."""
+def become_command(
+    command: str, user: str, *, prompt: str | None = None, marker: str | None = None
+) -> str:
+    """Wrap ``command`` for sudo.
+
+    Without ``prompt``, ``sudo -n`` never asks for a password and fails at once if it needs one.
+    With it, ``sudo -S`` shows ``prompt`` on stderr and reads the password from stdin. ``marker``,
+    printed on stdout before the command runs, tells the caller that sudo let it through (and
+    that what follows on stdin is the command's).
+    """
     import shlex
 
-    flag = "-S -p ''" if with_password else "-n"
-    return f"sudo {flag} -H -u {shlex.quote(user)} -- /bin/sh -c {shlex.quote(command)}"
+    flag = f"-S -p {shlex.quote(prompt)}" if prompt is not None else "-n"
+    inner = f"echo {shlex.quote(marker)}; {command}" if marker else command
+    return f"sudo {flag} -H -u {shlex.quote(user)} -- /bin/sh -c {shlex.quote(inner)}"
 
 
 class Transport(ABC):

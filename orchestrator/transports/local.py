@@ -40,7 +40,7 @@ class LocalTransport(Transport):
                     f"host {self.host.name!r}: become with a password is not supported on the "
                     "local transport; run kremove as root or allow sudo -n"
                 )
-            command = become_command(command, self.host.become.user, with_password=False)
+            command = become_command(command, self.host.become.user)
         started = time.monotonic()
         try:
             proc = subprocess.Popen(

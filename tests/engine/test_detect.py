@@ -119,6 +119,7 @@ def test_secrets_never_reach_the_ledger(tmp_path: Path) -> None:
     from orchestrator.playbook.model import Step
     from orchestrator.playbook.render import Renderer
     from orchestrator.secrets import Redactor, Secret
+    from orchestrator.transports import Connector
 
     value = "kl-Uninst4ll-S3cret"
     secret = Secret(value, "uninstall password")
@@ -144,6 +145,7 @@ def test_secrets_never_reach_the_ledger(tmp_path: Path) -> None:
             ledger=ledger,
             catalog=load_playbooks().catalog,
             redactor=redactor,
+            connector=Connector(),
             host_timeout=30,
         )
         ledger.finish_run(run_id, "completed")

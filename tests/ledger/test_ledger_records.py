@@ -92,7 +92,7 @@ def test_to_dict_is_json_with_stable_keys(ledger: Ledger, start: StartRun) -> No
     json.dumps(doc)
     assert list(doc) == [
         "id", "kind", "status", "started", "finished", "operator", "command_line",
-        "inventory_digest", "playbook_version", "meta", "counts", "hosts", "steps",
+        "inventory_digest", "playbook_version", "meta", "counts", "hosts", "steps", "events",
     ]  # fmt: skip
     assert list(doc["hosts"][0]) == ["host", "status", "reason", "findings", "started", "finished"]
     assert list(doc["steps"][0]) == [
@@ -243,3 +243,37 @@ def test_a_closed_ledger_says_so(ledger_path: Path) -> None:
     ledger.close()  # idempotent
     with pytest.raises(LedgerError, match="is closed"):
         ledger.list_runs()
+
+
+def test_events_are_kept_in_order_with_their_run(
+    ledger: Ledger, ledger_path: Path, start: StartRun
+) -> None:
+    run_id = start(ledger, hosts=["web1"])
+    detail = {"fingerprint": "SHA256:abc", "key_type": "ssh-ed25519"}
+    ledger.record_event(run_id, "bastion", "hostkey_pinned", detail)  # a jump host, not selected
+    ledger.record_event(run_id, None, "batch_started", {"batch": 1})
+    with pytest.raises(LedgerError, match="never started"):
+        ledger.record_event("20000101T000000-0000", None, "batch_started", {})
+    ledger.close()
+    with Ledger.open(ledger_path) as reopened:
+        events = reopened.get_run(run_id).events
+    assert [(e.host, e.kind, e.detail) for e in events] == [
+        ("bastion", "hostkey_pinned", detail),
+        (None, "batch_started", {"batch": 1}),
+    ]
+    assert all(TIMESTAMP.match(e.at) for e in events)
+
+
+def test_a_version_1_ledger_is_upgraded_in_place(ledger_path: Path, start: StartRun) -> None:
+    import sqlite3
+
+    with Ledger.open(ledger_path) as ledger:
+        run_id = start(ledger, hosts=["web1"])
+    conn = sqlite3.connect(ledger_path)  # back to what kremove 0.1 wrote
+    conn.execute("DROP TABLE events")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with Ledger.open(ledger_path) as ledger:
+        ledger.record_event(run_id, "web1", "hostkey_pinned", {"fingerprint": "SHA256:x"})
+        assert ledger.get_run(run_id).events[0].kind == "hostkey_pinned"
