@@ -8,6 +8,7 @@ at the deadline the watchdog closes the socket or channel beneath it and the cal
 
 from __future__ import annotations
 
+import logging
 import random
 import secrets as _random
 import selectors
@@ -55,6 +56,9 @@ BACKOFF_S = 0.25
 JUMP_HANDSHAKES = 8
 DEFAULT_IDENTITIES = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 READ_CHUNK = 65536
+
+# paramiko logs every failed handshake with a traceback; kremove reports each as one line instead.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 PinCallback = Callable[[str, str, str, str], None]  # host label, known_hosts name, type, fp
 
