@@ -1,0 +1,891 @@
+"""The simulated fleet: real OpenSSH sshd processes on 127.0.0.1, one private host each.
+
+See tests/fleet/README.md for the API and what each kind of host does. In short::
+
+    fleet = Fleet.start(tmp_path, {"one_product": 3, "clean": 1})
+    inventory = fleet.write_inventory(tmp_path / "inventory.yml",
+                                      known_hosts=fleet.write_known_hosts(tmp_path / "kh"))
+    ...  # run kremove with env={**os.environ, **fleet.env}
+    assert fleet.dpkg_status("h001-one_product") == {}
+    fleet.stop()
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import random
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.fleet import layers, procs
+from tests.fleet.kinds import (
+    BEHIND_JUMP,
+    CHANGED_HOSTKEY,
+    JUMP,
+    KINDS,
+    PACKAGE_TEMPLATES,
+    PASSWORD_ONLY,
+    SILENT,
+    SLOW,
+    UNREACHABLE,
+    WRONG_SUDO_PASSWORD,
+)
+from tests.fleet.system import SSHD, check_prerequisites
+
+ADDRESS = "127.0.0.1"
+USER = layers.USER
+JUMP_DOMAIN = "fleet.invalid"
+PASSWORD_ENV = "KREMOVE_FLEET_PASSWORD"  # kops's login password (password_only hosts)
+SUDO_PASSWORD_ENV = "KREMOVE_FLEET_SUDO_PASSWORD"  # the right sudo password (= kops's password)
+WRONG_SUDO_PASSWORD_ENV = "KREMOVE_FLEET_WRONG_SUDO_PASSWORD"  # what wrong_sudo_password uses
+KEY_PASSPHRASE_ENV = "KREMOVE_FLEET_KEY_PASSPHRASE"  # passphrase of the encrypted client key
+HOST_RUN = "/run/fleet-host"  # where a host sees its own directory
+STATE_FILE = "state.json"
+PORTKEEPER = Path(__file__).resolve().parent / "portkeeper.py"
+PORT_RANGE = (20000, 32000)  # below Linux's ephemeral range, so outgoing connections never race
+_PORTS_TAKEN: set[int] = set()
+_PORTS_LOCK = threading.Lock()
+
+
+class FleetError(RuntimeError):
+    """The fleet could not do what was asked; the message says which host and why."""
+
+
+@dataclass(frozen=True)
+class FleetHost:
+    """One host as an inventory (and a test) sees it."""
+
+    name: str
+    kind: str
+    address: str
+    port: int
+    user: str
+    key_file: Path | None  # None for password_only: the inventory gives a password instead
+    password_env: str | None  # login password variable (password_only)
+    sudo_password_env: str | None  # sudo password variable (wrong_sudo_password: a wrong one)
+    host_key_fingerprint: str | None  # "SHA256:..." of the key sshd presents; None: no sshd
+    jump: str | None  # name of the jump host (behind_jump)
+    expected_packages: dict[str, str] = field(default_factory=dict)  # installed when (re)started
+
+    @property
+    def has_system(self) -> bool:
+        return KINDS[self.kind].has_system
+
+
+@dataclass
+class _Runtime:
+    """What the fleet tracks about a running host (saved in state.json)."""
+
+    sshd_port: int | None  # the port sshd listens on (the backend for slow hosts)
+    hostname: str
+    pid: int | None = None  # sshd listener = the process group leader
+    mount_ns: str | None = None
+    generation: int = 0  # number of the current upper dir
+
+
+def parse_kinds(kinds: Sequence[str] | Mapping[str, int]) -> list[str]:
+    """The kind of each host, in order: a list names one host per entry, a mapping gives counts."""
+    if isinstance(kinds, str):
+        raise TypeError("kinds is a sequence of kind names or a mapping kind -> count, not a str")
+    if isinstance(kinds, Mapping):
+        planned = [kind for kind, count in kinds.items() for _ in range(int(count))]
+    else:
+        planned = list(kinds)
+    unknown = sorted({kind for kind in planned if kind not in KINDS})
+    if unknown:
+        raise ValueError(f"unknown host kinds {unknown}; known: {', '.join(KINDS)}")
+    if BEHIND_JUMP in planned and JUMP not in planned:
+        raise ValueError("behind_jump hosts need a jump host: add the kind 'jump'")
+    return planned
+
+
+def fingerprint(public_key_line: str) -> str:
+    """SHA256:... exactly as ``ssh-keygen -l`` prints it."""
+    blob = base64.b64decode(public_key_line.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def keygen(path: Path, comment: str, passphrase: str = "") -> str:
+    """An ed25519 key pair at ``path`` (and .pub); the public key line."""
+    path.unlink(missing_ok=True)
+    path.with_suffix(".pub").unlink(missing_ok=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", comment, "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
+    return Path(f"{path}.pub").read_text().strip()
+
+
+def _sshd_version() -> tuple[int, int]:
+    result = subprocess.run([SSHD, "-V"], capture_output=True, text=True, check=False)
+    match = re.search(r"OpenSSH_(\d+)\.(\d+)", result.stdout + result.stderr)
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((ADDRESS, port))
+        except OSError:
+            return False
+    return True
+
+
+def _allocate_ports(count: int) -> list[int]:
+    """Ports that look free now; sshd binds them moments later (a lost race is retried)."""
+    low, high = PORT_RANGE
+    found: list[int] = []
+    with _PORTS_LOCK:
+        port = random.randrange(low, high)
+        for _ in range(high - low):
+            port = port + 1 if port + 1 < high else low
+            if port not in _PORTS_TAKEN and _port_free(port):
+                _PORTS_TAKEN.add(port)
+                found.append(port)
+                if len(found) == count:
+                    return found
+    raise FleetError(f"no {count} free ports on {ADDRESS} in {low}-{high}")
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), text)
+
+
+class Fleet:
+    """A running fleet. Create it with Fleet.start (or Fleet.load for one started by the CLI)."""
+
+    def __init__(self, workdir: Path, slow_delay: float) -> None:
+        self.workdir = workdir
+        self.slow_delay = slow_delay
+        self.hosts: list[FleetHost] = []
+        self.env: dict[str, str] = {}
+        self.secrets: list[str] = []
+        self.client_key = workdir / "keys" / "client_ed25519"
+        self.client_key_encrypted = workdir / "keys" / "client_ed25519_encrypted"
+        self._runtime: dict[str, _Runtime] = {}
+        self._wrong_keys: dict[str, str] = {}  # changed_hostkey host -> the key known_hosts gets
+        self._host_keys: dict[str, str] = {}  # name -> public key line sshd presents
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._portkeeper: int | None = None
+        self._stopped = False
+        self._lock = threading.RLock()
+
+    # ----------------------------------------------------------------------------- starting
+
+    @classmethod
+    def start(
+        cls,
+        workdir: Path,
+        kinds: Sequence[str] | Mapping[str, int],
+        *,
+        slow_delay: float = 3.0,
+        keep_running: bool = False,
+        timeout: float = 120.0,
+    ) -> Fleet:
+        """Start one host per entry of ``kinds`` (or count per kind); return when all answer.
+
+        ``keep_running``: do not stop the fleet when this interpreter exits (the CLI's ``up``).
+        """
+        planned = parse_kinds(kinds)
+        workdir = Path(workdir).resolve()
+        check_prerequisites(workdir)
+        fleet = cls(workdir, slow_delay)
+        try:
+            fleet._prepare(planned)
+            fleet._launch([h.name for h in fleet.hosts if h.has_system])
+            fleet._wait_ready([h.name for h in fleet.hosts if h.has_system], timeout, first=True)
+            fleet._start_portkeeper()
+            fleet._save_state()
+        except BaseException:
+            fleet.stop()
+            raise
+        if not keep_running:
+            atexit.register(fleet.stop)
+        return fleet
+
+    def _prepare(self, planned: list[str]) -> None:
+        for sub in ("keys", "layers", "debs", "hosts"):
+            (self.workdir / sub).mkdir(parents=True, exist_ok=True)
+        password = secrets.token_urlsafe(15)
+        passphrase = secrets.token_urlsafe(15)
+        self.env = {
+            PASSWORD_ENV: password,
+            SUDO_PASSWORD_ENV: password,
+            WRONG_SUDO_PASSWORD_ENV: "wrong-" + secrets.token_urlsafe(9),
+            KEY_PASSPHRASE_ENV: passphrase,
+        }
+        client_pub = keygen(self.client_key, "kremove-fleet-client")
+        encrypted_pub = keygen(self.client_key_encrypted, "kremove-fleet-client-enc", passphrase)
+        self.secrets = list(dict.fromkeys(self.env.values()))
+        for key in (self.client_key, self.client_key_encrypted):
+            text = key.read_text()
+            self.secrets.append(text)
+            self.secrets += [line for line in text.splitlines() if line and "-----" not in line]
+
+        # Layers: base, then every template the planned kinds need (in parallel).
+        layers_dir = self.workdir / "layers"
+        if not (layers_dir / "base" / ".done").exists():
+            shutil.rmtree(layers_dir / "base", ignore_errors=True)
+            layers.build_base(layers_dir / "base", uid=layers.free_id(), password=password)
+            (layers_dir / "base" / ".done").write_text("")
+        needed = sorted({layer for kind in planned for layer in KINDS[kind].layers})
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            list(
+                pool.map(lambda n: layers.build_layer(n, layers_dir, self.workdir / "debs"), needed)
+            )
+
+        # Hosts: names, ports, keys, sshd configs.
+        width = max(3, len(str(len(planned))))
+        names = [f"h{i:0{width}d}-{kind}" for i, kind in enumerate(planned, 1)]
+        with_sshd = [n for n, k in zip(names, planned, strict=True) if KINDS[k].has_system]
+        ports = iter(_allocate_ports(len(with_sshd)))
+        jumps = [n for n, k in zip(names, planned, strict=True) if k == JUMP]
+        inner_names: dict[str, str] = {}
+        for name, kind in zip(names, planned, strict=True):
+            if kind == BEHIND_JUMP:
+                inner_names[name] = f"inner-{len(inner_names) + 1:02d}.{JUMP_DOMAIN}"
+        for name in with_sshd:
+            self._runtime[name] = _Runtime(sshd_port=next(ports), hostname=name.replace("_", "-"))
+
+        def make_keys(name: str) -> None:
+            hostdir = self._hostdir(name)
+            hostdir.mkdir(parents=True, exist_ok=True)
+            self._host_keys[name] = keygen(hostdir / "ssh_host_ed25519_key", f"root@{name}")
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(make_keys, with_sshd))
+        for name, kind in zip(names, planned, strict=True):
+            if kind == CHANGED_HOSTKEY:
+                wrong = keygen(self.workdir / "keys" / f"wrong-{name}", f"root@{name}")
+                self._wrong_keys[name] = wrong
+
+        authorized = client_pub + "\n" + encrypted_pub + "\n"
+        uid = int(
+            next(
+                line.split(":")[2]
+                for line in (layers_dir / "base" / "etc" / "passwd").read_text().splitlines()
+                if line.startswith(f"{USER}:")
+            )
+        )
+        jump_index = 0
+        for name, kind in zip(names, planned, strict=True):
+            jump = None
+            if kind == BEHIND_JUMP:
+                jump = jumps[jump_index % len(jumps)]
+                jump_index += 1
+            runtime = self._runtime.get(name)
+            port = runtime.sshd_port if runtime and runtime.sshd_port else 0
+            self.hosts.append(
+                FleetHost(
+                    name=name,
+                    kind=kind,
+                    address=inner_names.get(name, ADDRESS),
+                    port=port,
+                    user=USER,
+                    key_file=None if kind == PASSWORD_ONLY else self.client_key,
+                    password_env=PASSWORD_ENV if kind == PASSWORD_ONLY else None,
+                    sudo_password_env=WRONG_SUDO_PASSWORD_ENV
+                    if kind == WRONG_SUDO_PASSWORD
+                    else None,
+                    host_key_fingerprint=fingerprint(self._host_keys[name])
+                    if name in self._host_keys
+                    else None,
+                    jump=jump,
+                    expected_packages=KINDS[kind].packages(),
+                )
+            )
+            if runtime is None:
+                continue
+            hostdir = self._hostdir(name)
+            (hostdir / "authorized_keys").write_text(authorized)
+            extra = [f"127.0.0.1\t{n}" for n in inner_names.values()] if kind == JUMP else []
+            (hostdir / "hosts").write_text(
+                "\n".join([f"127.0.1.1\t{runtime.hostname}", *extra]) + "\n"
+            )
+            log = hostdir / "commands.log"
+            log.touch()
+            os.chown(log, uid, uid)
+            hostdir.chmod(0o755)
+            self._write_sshd_config(name)
+
+    def _hostdir(self, name: str) -> Path:
+        """The directory a host sees at /run/fleet-host (config, keys, logs)."""
+        return self.workdir / "hosts" / name / "run"
+
+    def _write_sshd_config(self, name: str) -> None:
+        host = self.host(name)
+        runtime = self._runtime[name]
+        password_only = host.kind == PASSWORD_ONLY
+        lines = [
+            f"# kremove test fleet: {name} ({host.kind})",
+            f"Port {runtime.sshd_port}",
+            f"ListenAddress {ADDRESS}",
+            f"HostKey {HOST_RUN}/ssh_host_ed25519_key",
+            "PidFile /run/sshd.pid",
+            "LogLevel VERBOSE",
+            "UsePAM no",
+            "PermitRootLogin no",
+            "StrictModes no",
+            f"AllowUsers {USER}",
+            f"AuthorizedKeysFile {HOST_RUN}/authorized_keys",
+            f"PubkeyAuthentication {'no' if password_only else 'yes'}",
+            f"PasswordAuthentication {'yes' if password_only else 'no'}",
+            "KbdInteractiveAuthentication no",
+            "PermitEmptyPasswords no",
+            "MaxSessions 32",
+            "MaxStartups 200:30:400",
+            "LoginGraceTime 60",
+            "UseDNS no",
+            "PrintMotd no",
+            "PrintLastLog no",
+            "X11Forwarding no",
+            "AllowAgentForwarding no",
+            f"AllowTcpForwarding {'yes' if host.kind == JUMP else 'no'}",
+            "PermitTunnel no",
+            "AcceptEnv LANG LC_*",
+            "Subsystem sftp /usr/lib/openssh/sftp-server",
+            f"ForceCommand {layers.LOG_COMMAND}",
+        ]
+        if _sshd_version() >= (9, 8):
+            lines.append("PerSourcePenalties no")
+        (self._hostdir(name) / "sshd_config").write_text("\n".join(lines) + "\n")
+
+    def _layers_of(self, kind: str) -> list[Path]:
+        layers_dir = self.workdir / "layers"
+        return [layers_dir / name for name in KINDS[kind].layers] + [layers_dir / "base"]
+
+    def _launch(self, names: Iterable[str]) -> None:
+        for name in names:
+            host = self.host(name)
+            runtime = self._runtime[name]
+            base = self.workdir / "hosts" / name
+            gen = runtime.generation
+            argv, env = layers.namespace_command(
+                self._layers_of(host.kind),
+                base / f"upper-{gen}",
+                base / f"work-{gen}",
+                base / "stage",
+                self._hostdir(name),
+                runtime.hostname,
+            )
+            sshd = [SSHD, "-D", "-f", f"{HOST_RUN}/sshd_config", "-E", f"{HOST_RUN}/sshd.log"]
+            with (base / "start.log").open("ab") as log:
+                child = subprocess.Popen(
+                    [*argv, *sshd],
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    start_new_session=True,
+                )
+            runtime.pid = child.pid
+            runtime.mount_ns = None
+            self._children[child.pid] = child
+
+    def _exited(self, pid: int) -> bool:
+        child = self._children.get(pid)
+        if child is not None:
+            return child.poll() is not None
+        return not procs.alive(pid)
+
+    def _wait_ready(self, names: list[str], timeout: float, *, first: bool = False) -> None:
+        """Until each sshd listens on its port (and answers a banner); relaunch on a lost port."""
+        deadline = time.monotonic() + timeout
+        pending = set(names)
+        retries = 0
+        while pending:
+            listening = procs.listening()
+            for name in sorted(pending):
+                runtime = self._runtime[name]
+                assert runtime.pid is not None and runtime.sshd_port is not None
+                inode = listening.get(runtime.sshd_port)
+                if inode is not None and inode in procs.socket_inodes(runtime.pid):
+                    ns = procs.mount_ns(runtime.pid)
+                    if ns in (None, procs.OWN_MOUNT_NS, procs.INIT_MOUNT_NS):
+                        raise FleetError(f"{name}: sshd is not in a private mount namespace")
+                    runtime.mount_ns = ns
+                    pending.discard(name)
+                elif self._exited(runtime.pid):
+                    self._children.pop(runtime.pid, None)
+                    logs = self._log_tail(name)
+                    if first and "Address already in use" in logs and retries < 20:
+                        retries += 1
+                        self._move_port(name)
+                        self._launch([name])
+                        continue
+                    raise FleetError(f"{name}: sshd did not start: {logs}")
+            if pending and time.monotonic() > deadline:
+                raise FleetError(f"sshd not listening after {timeout:.0f}s: {sorted(pending)}")
+            if pending:
+                time.sleep(0.02)
+        self._check_banners(names)
+
+    def _move_port(self, name: str) -> None:
+        runtime = self._runtime[name]
+        runtime.sshd_port = _allocate_ports(1)[0]
+        self._write_sshd_config(name)
+        host = self.host(name)
+        if host.kind != SLOW:
+            self._replace_host(replace(host, port=runtime.sshd_port))
+
+    def _check_banners(self, names: list[str]) -> None:
+        def banner(name: str) -> str | None:
+            port = self._runtime[name].sshd_port
+            assert port is not None
+            try:
+                with socket.create_connection((ADDRESS, port), timeout=10) as sock:
+                    data = b""
+                    while b"\n" not in data and len(data) < 512:
+                        chunk = sock.recv(512)
+                        if not chunk:
+                            break
+                        data += chunk
+            except OSError as exc:
+                return f"{name}: no SSH banner on port {port}: {exc}"
+            if not data.startswith(b"SSH-2.0-"):
+                return f"{name}: port {port} answered {data[:40]!r}, not an SSH banner"
+            return None
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            problems = [p for p in pool.map(banner, names) if p]
+        if problems:
+            raise FleetError("; ".join(problems))
+
+    def _log_tail(self, name: str) -> str:
+        base = self.workdir / "hosts" / name
+        text = ""
+        for path in (base / "start.log", base / "run" / "sshd.log"):
+            with contextlib.suppress(OSError):
+                text += path.read_text(errors="replace")
+        return " / ".join(text.strip().splitlines()[-6:]) or "(no log)"
+
+    def _start_portkeeper(self) -> None:
+        unreachable = [h for h in self.hosts if h.kind == UNREACHABLE]
+        silent = [h for h in self.hosts if h.kind == SILENT]
+        slow = [h for h in self.hosts if h.kind == SLOW]
+        if not (unreachable or silent or slow):
+            return
+        request = {
+            "unreachable": len(unreachable),
+            "silent": len(silent),
+            "slow": [self._runtime[h.name].sshd_port for h in slow],
+            "delay": self.slow_delay,
+        }
+        with (self.workdir / "portkeeper.log").open("ab") as log:
+            child = subprocess.Popen(
+                [sys.executable, str(PORTKEEPER)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                start_new_session=True,
+                cwd="/",
+            )
+        self._portkeeper = child.pid
+        self._children[child.pid] = child
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write(json.dumps(request).encode())
+        child.stdin.close()
+        line = child.stdout.readline()
+        child.stdout.close()
+        if not line:
+            raise FleetError(f"the port keeper did not start: see {self.workdir}/portkeeper.log")
+        ports = json.loads(line)
+        for group in (unreachable, silent, slow):
+            for host, port in zip(group, ports[group[0].kind] if group else [], strict=True):
+                self._replace_host(replace(host, port=port))
+
+    def _replace_host(self, new: FleetHost) -> None:
+        self.hosts = [new if h.name == new.name else h for h in self.hosts]
+
+    # ----------------------------------------------------------------------------- state file
+
+    def _save_state(self) -> None:
+        state = {
+            "version": 1,
+            "workdir": str(self.workdir),
+            "slow_delay": self.slow_delay,
+            "env": self.env,
+            "secrets": self.secrets,
+            "portkeeper": self._portkeeper,
+            "host_keys": self._host_keys,
+            "wrong_keys": self._wrong_keys,
+            "hosts": [
+                {
+                    **asdict(host),
+                    "key_file": str(host.key_file) if host.key_file else None,
+                    "runtime": asdict(self._runtime[host.name])
+                    if host.name in self._runtime
+                    else None,
+                }
+                for host in self.hosts
+            ],
+        }
+        path = self.workdir / STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.touch(mode=0o600)
+        tmp.write_text(json.dumps(state, indent=1))
+        tmp.rename(path)
+
+    @classmethod
+    def load(cls, workdir: Path) -> Fleet:
+        """The fleet a ``python -m tests.fleet up --dir`` started, from its state file."""
+        workdir = Path(workdir).resolve()
+        try:
+            state: dict[str, Any] = json.loads((workdir / STATE_FILE).read_text())
+        except FileNotFoundError:
+            raise FleetError(f"no fleet in {workdir} (no {STATE_FILE})") from None
+        fleet = cls(workdir, float(state["slow_delay"]))
+        fleet.env = dict(state["env"])
+        fleet.secrets = list(state["secrets"])
+        fleet._portkeeper = state["portkeeper"]
+        fleet._host_keys = dict(state["host_keys"])
+        fleet._wrong_keys = dict(state["wrong_keys"])
+        for doc in state["hosts"]:
+            runtime = doc.pop("runtime")
+            doc["key_file"] = Path(doc["key_file"]) if doc["key_file"] else None
+            fleet.hosts.append(FleetHost(**doc))
+            if runtime is not None:
+                fleet._runtime[doc["name"]] = _Runtime(**runtime)
+        return fleet
+
+    # ----------------------------------------------------------------------------- queries
+
+    def host(self, name: str) -> FleetHost:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise KeyError(f"no host {name!r} in the fleet")
+
+    def by_kind(self, kind: str) -> list[FleetHost]:
+        return [host for host in self.hosts if host.kind == kind]
+
+    def running(self, name: str) -> bool:
+        """True while the host's sshd (or the port keeper, for hosts without one) is alive."""
+        runtime = self._runtime.get(name)
+        if runtime is None:
+            return self._portkeeper is not None and self._is_portkeeper(self._portkeeper)
+        return runtime.pid is not None and self._is_ours(runtime)
+
+    def status(self) -> list[dict[str, Any]]:
+        """One JSON-ready row per host: name, kind, address, port, running, pid, mount_ns and
+        the Kaspersky packages installed now (empty when the host has no system or is down)."""
+        rows = []
+        for host in self.hosts:
+            running = self.running(host.name)
+            runtime = self._runtime.get(host.name)
+            rows.append(
+                {
+                    "name": host.name,
+                    "kind": host.kind,
+                    "address": host.address,
+                    "port": host.port,
+                    "running": running,
+                    "pid": runtime.pid if runtime else self._portkeeper,
+                    "mount_ns": runtime.mount_ns if runtime else None,
+                    "packages": self.kaspersky_packages(host.name)
+                    if running and host.has_system
+                    else {},
+                }
+            )
+        return rows
+
+    def namespaces(self) -> set[str]:
+        """The private mount namespaces of the running hosts ('mnt:[...]')."""
+        return {rt.mount_ns for rt in self._runtime.values() if rt.mount_ns and rt.pid}
+
+    def pids(self) -> list[int]:
+        """Processes the fleet started and tracks: each sshd listener and the port keeper."""
+        found = [rt.pid for rt in self._runtime.values() if rt.pid is not None]
+        return found + ([self._portkeeper] if self._portkeeper is not None else [])
+
+    def _is_ours(self, runtime: _Runtime) -> bool:
+        return runtime.pid is not None and (
+            runtime.mount_ns is not None and procs.mount_ns(runtime.pid) == runtime.mount_ns
+        )
+
+    def _is_portkeeper(self, pid: int) -> bool:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return str(PORTKEEPER).encode() in cmdline and procs.alive(pid)
+
+    def _pid(self, name: str) -> int:
+        runtime = self._runtime.get(name)
+        if runtime is None:
+            raise FleetError(f"{name} ({self.host(name).kind}) has no system, only a port")
+        if runtime.pid is None or not self._is_ours(runtime):
+            raise FleetError(f"{name} is not running")
+        return runtime.pid
+
+    def dpkg_status(self, name: str) -> dict[str, str]:
+        """name -> version of every package installed on that host now (dpkg status
+        '* ok installed'), so the machine's own packages too; see kaspersky_packages."""
+        path = Path(f"/proc/{self._pid(name)}/root/var/lib/dpkg/status")
+        found: dict[str, str] = {}
+        for paragraph in path.read_text(errors="replace").split("\n\n"):
+            fields: dict[str, str] = {}
+            for line in paragraph.splitlines():
+                if line and not line[0].isspace() and ":" in line:
+                    key, _, value = line.partition(":")
+                    fields[key] = value.strip()
+            # The want flag is ignored: a purge whose prerm failed leaves "purge ok installed".
+            status = fields.get("Status", "").split()
+            if status[1:] == ["ok", "installed"] and "Package" in fields:
+                found[fields["Package"]] = fields.get("Version", "")
+        return found
+
+    def kaspersky_packages(self, name: str) -> dict[str, str]:
+        """dpkg_status limited to the packages the fleet's kinds install."""
+        ours = {make().package for makers in PACKAGE_TEMPLATES.values() for make in makers}
+        return {k: v for k, v in self.dpkg_status(name).items() if k in ours}
+
+    def run_on_host(
+        self, name: str, argv: Sequence[str], *, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` as root inside the host (its mount and UTS namespaces), not over SSH."""
+        pid = self._pid(name)
+        return subprocess.run(
+            ["nsenter", f"--mount=/proc/{pid}/ns/mnt", f"--uts=/proc/{pid}/ns/uts", "--", *argv],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={"PATH": layers.PATH, "LANG": "C.UTF-8"},
+        )
+
+    def files_exist(self, name: str, path: str) -> bool:
+        """True when ``path`` exists on that host (a dangling symlink counts)."""
+        if not path.startswith("/"):
+            raise ValueError(f"give an absolute path, not {path!r}")
+        result = self.run_on_host(name, ["sh", "-c", '[ -e "$1" ] || [ -L "$1" ]', "sh", path])
+        return result.returncode == 0
+
+    def command_entries(self, name: str) -> list[tuple[float, str]]:
+        """(epoch seconds, command) for every command the host received over SSH, oldest first."""
+        path = self._hostdir(name) / "commands.log"
+        entries: list[tuple[float, str]] = []
+        with contextlib.suppress(FileNotFoundError):
+            for line in path.read_text(errors="replace").split("\n"):
+                if not line:
+                    continue
+                stamp, _, command = line.partition(" ")
+                entries.append((float(stamp), _unescape(command)))
+        return entries
+
+    def commands_log(self, name: str) -> list[str]:
+        """Every command the host received over SSH, oldest first ('' for a login shell)."""
+        return [command for _, command in self.command_entries(name)]
+
+    def sshd_log(self, name: str) -> str:
+        path = self._hostdir(name) / "sshd.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    # ----------------------------------------------------------------------------- client files
+
+    def write_known_hosts(self, path: Path) -> Path:
+        """known_hosts for every host with an sshd; the WRONG key for changed_hostkey hosts."""
+        lines = []
+        for host in self.hosts:
+            key = self._wrong_keys.get(host.name) or self._host_keys.get(host.name)
+            if key is None:
+                continue
+            key_type, blob = key.split()[:2]
+            lines.append(f"[{host.address}]:{host.port} {key_type} {blob}")
+        path = Path(path)
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def write_inventory(
+        self,
+        path: Path,
+        *,
+        known_hosts: Path | None = None,
+        include: Collection[str] | None = None,
+        encrypted_key: bool = False,
+    ) -> Path:
+        """kremove's native YAML inventory of the fleet (or of the hosts/kinds in ``include``).
+
+        A behind_jump host brings its jump host along. ``encrypted_key`` uses the client key
+        with a passphrase (KREMOVE_FLEET_KEY_PASSPHRASE) instead of the unencrypted one.
+        """
+        chosen = [
+            h for h in self.hosts if include is None or h.name in include or h.kind in include
+        ]
+        wanted = {h.name for h in chosen} | {h.jump for h in chosen if h.jump}
+        chosen = [h for h in self.hosts if h.name in wanted]
+        key = self.client_key_encrypted if encrypted_key else self.client_key
+        defaults: dict[str, Any] = {
+            "transport": "ssh",
+            "platform": "linux",
+            "user": USER,
+        }
+        if encrypted_key:
+            defaults["key_passphrase_env"] = KEY_PASSPHRASE_ENV
+        if known_hosts is not None:
+            defaults["known_hosts"] = str(Path(known_hosts).resolve())
+        defaults["become"] = True
+        hosts: dict[str, Any] = {}
+        groups: dict[str, Any] = {}
+        for host in chosen:
+            entry: dict[str, Any] = {"address": host.address, "port": host.port}
+            if host.key_file is not None:
+                entry["key_file"] = str(key)
+            if host.password_env:
+                entry["password_env"] = host.password_env
+            if host.sudo_password_env:
+                entry["become"] = {"enabled": True, "password_env": host.sudo_password_env}
+            if host.jump:
+                entry["jump"] = host.jump
+            hosts[host.name] = entry
+            groups.setdefault(host.kind, {"hosts": []})["hosts"].append(host.name)
+        doc = {"version": 1, "defaults": defaults, "hosts": hosts, "groups": groups}
+        header = (
+            "# kremove inventory of the simulated SSH fleet in "
+            f"{self.workdir} (written by tests/fleet)\n"
+            f"# export the variables it references: {', '.join(sorted(self.env))}\n"
+        )
+        path = Path(path)
+        path.write_text(header + yaml.safe_dump(doc, sort_keys=False, width=200))
+        return path
+
+    def write_ssh_config(self, path: Path, *, known_hosts: Path | None = None) -> Path:
+        """An OpenSSH client config: ``ssh -F PATH h001-one_product`` reaches that host."""
+        known = Path(known_hosts or self.write_known_hosts(self.workdir / "known_hosts")).resolve()
+        lines = [
+            "# OpenSSH client config for the kremove test fleet (tests/fleet)",
+            "Host *",
+            f"    User {USER}",
+            f"    IdentityFile {self.client_key}",
+            "    IdentitiesOnly yes",
+            f"    UserKnownHostsFile {known}",
+            "    GlobalKnownHostsFile /dev/null",
+            "    StrictHostKeyChecking yes",
+            "    BatchMode yes",
+            "    ConnectTimeout 10",
+            "    LogLevel ERROR",
+        ]
+        for host in self.hosts:
+            lines += [
+                "",
+                f"Host {host.name}",
+                f"    HostName {host.address}",
+                f"    Port {host.port}",
+            ]
+            if host.jump:
+                lines.append(f"    ProxyJump {host.jump}")
+            if host.password_env:
+                lines += ["    BatchMode no", "    PreferredAuthentications password"]
+        path = Path(path)
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    # ----------------------------------------------------------------------------- reset, stop
+
+    def reset(self, name: str | None = None) -> None:
+        """Restore one host (or all) to its kind's initial state: a fresh upper dir, sshd
+        restarted on the same port, an empty command log. Hosts without a system are untouched."""
+        with self._lock:
+            names = [
+                h.name for h in self.hosts if h.has_system and (name is None or h.name == name)
+            ]
+            if name is not None and not names:
+                self.host(name)  # KeyError for an unknown name
+                return
+            self._kill(names)
+            old: list[Path] = []
+            for host_name in names:
+                runtime = self._runtime[host_name]
+                base = self.workdir / "hosts" / host_name
+                old += [base / f"upper-{runtime.generation}", base / f"work-{runtime.generation}"]
+                runtime.generation += 1
+                (self._hostdir(host_name) / "commands.log").write_text("")
+            self._launch(names)
+            self._wait_ready(names, timeout=120)
+            self._save_state()
+            for path in old:
+                shutil.rmtree(path, ignore_errors=True)
+
+    def _kill(self, names: Iterable[str]) -> None:
+        namespaces: set[str] = set()
+        for name in names:
+            runtime = self._runtime[name]
+            if runtime.pid is None:
+                continue
+            child = self._children.pop(runtime.pid, None)
+            # A pid from the state file is only ours while it is still in the recorded namespace.
+            if child is not None or self._is_ours(runtime):
+                procs.kill_group(runtime.pid)
+            if runtime.mount_ns:
+                namespaces.add(runtime.mount_ns)
+            if child is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(timeout=10)
+            runtime.pid = None
+        left = procs.kill_namespaces(namespaces)
+        if left:
+            raise FleetError(f"processes left in the fleet's namespaces: {left}")
+
+    def stop(self) -> None:
+        """Kill every process of the fleet; namespaces (and their mounts) go with them."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            with contextlib.suppress(Exception):
+                atexit.unregister(self.stop)
+            if self._portkeeper is not None:
+                child = self._children.pop(self._portkeeper, None)
+                if child is not None or self._is_portkeeper(self._portkeeper):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(self._portkeeper, signal.SIGKILL)
+                if child is not None:
+                    child.wait()
+                self._portkeeper = None
+            self._kill(list(self._runtime))
+            with _PORTS_LOCK:
+                for runtime in self._runtime.values():
+                    _PORTS_TAKEN.discard(runtime.sshd_port or 0)
+            with contextlib.suppress(OSError):
+                (self.workdir / STATE_FILE).unlink()
+
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"Fleet({self.workdir}, {len(self.hosts)} hosts)"
+
+
+__all__ = [
+    "KEY_PASSPHRASE_ENV",
+    "PASSWORD_ENV",
+    "SUDO_PASSWORD_ENV",
+    "WRONG_SUDO_PASSWORD_ENV",
+    "Fleet",
+    "FleetError",
+    "FleetHost",
+]

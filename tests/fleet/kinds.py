@@ -1,0 +1,107 @@
+"""The kinds of simulated host: what each has installed and how it behaves.
+
+Each kind is a name usable in code (``Fleet.start(workdir, {"one_product": 3})``). A host's file
+system is a stack of layers: the fleet-wide base layer at the bottom, then the layers of its kind
+(package templates prepared once per fleet, a sudoers change), then the host's own upper dir.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tests.fleet import debs
+
+CLEAN = "clean"
+ONE_PRODUCT = "one_product"
+SEVERAL_PRODUCTS = "several_products"
+UNINSTALL_FAILS = "uninstall_fails"
+UNREACHABLE = "unreachable"
+SILENT = "silent"
+SLOW = "slow"
+CHANGED_HOSTKEY = "changed_hostkey"
+PASSWORD_ONLY = "password_only"
+JUMP = "jump"
+BEHIND_JUMP = "behind_jump"
+WRONG_SUDO_PASSWORD = "wrong_sudo_password"
+
+# Package templates: layer name -> the packages dpkg installs into it.
+PACKAGE_TEMPLATES: dict[str, tuple[Callable[[], debs.DebSpec], ...]] = {
+    "pkgs-kesl": (debs.kesl,),
+    "pkgs-several": (debs.kesl, debs.kesl_gui, debs.klnagent64),
+    "pkgs-kesl-prerm-fails": (lambda: debs.kesl(fail_prerm=True),),
+}
+SUDO_PASSWORD_LAYER = "sudo-password"  # sudoers: kops needs its password (no NOPASSWD)
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    layers: tuple[str, ...] = ()  # above the base layer, top first
+    has_system: bool = True  # False: no sshd at all, only a port (unreachable, silent)
+    description: str = ""
+
+    def packages(self) -> dict[str, str]:
+        """name -> version of the packages a fresh host of this kind has installed."""
+        found: dict[str, str] = {}
+        for layer in self.layers:
+            for make in PACKAGE_TEMPLATES.get(layer, ()):
+                spec = make()
+                found.setdefault(spec.package, spec.version)
+        return found
+
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind(CLEAN, description="no Kaspersky product"),
+        Kind(ONE_PRODUCT, ("pkgs-kesl",), description="kesl installed"),
+        Kind(
+            SEVERAL_PRODUCTS,
+            ("pkgs-several",),
+            description="kesl, kesl-gui (depends on kesl) and klnagent64 installed",
+        ),
+        Kind(
+            UNINSTALL_FAILS,
+            ("pkgs-kesl-prerm-fails",),
+            description="kesl installed whose prerm exits 1, so removing or purging it fails",
+        ),
+        Kind(
+            UNREACHABLE,
+            has_system=False,
+            description="a reserved port on 127.0.0.1 with nothing listening: connection refused",
+        ),
+        Kind(
+            SILENT,
+            has_system=False,
+            description="accepts TCP connections and never sends a byte",
+        ),
+        Kind(
+            SLOW,
+            ("pkgs-kesl",),
+            description="like one_product, but every connection is answered only after a delay",
+        ),
+        Kind(
+            CHANGED_HOSTKEY,
+            ("pkgs-kesl",),
+            description="like one_product; the fleet's known_hosts holds a different key for it",
+        ),
+        Kind(
+            PASSWORD_ONLY,
+            ("pkgs-kesl",),
+            description="like one_product; sshd refuses keys and takes kops's password",
+        ),
+        Kind(JUMP, description="clean, and allows TCP forwarding: the jump host for behind_jump"),
+        Kind(
+            BEHIND_JUMP,
+            ("pkgs-kesl",),
+            description="like one_product; its address is a name only its jump host resolves",
+        ),
+        Kind(
+            WRONG_SUDO_PASSWORD,
+            (SUDO_PASSWORD_LAYER, "pkgs-kesl"),
+            description="like one_product; sudo asks for kops's password and the inventory "
+            "references a wrong one",
+        ),
+    )
+}
