@@ -251,7 +251,7 @@ class SSHTransport(Transport):
                 f"host {self.host.name!r}: sudo refused the become password "
                 f"(as {self.host.become.user}); check the inventory's become password reference"
             )
-        if dog.fired and not session.done:
+        if not session.done and (dog.fired or deadline.expired):
             return CommandResult(
                 None,
                 session.out.text(),
@@ -332,7 +332,8 @@ class _Session:
                 selector.select(timeout=1.0)
         finally:
             selector.close()
-        if chan.exit_status_ready():
+        # paramiko reports -1 when no exit status came (closed, or killed by a signal).
+        if chan.exit_status_ready() and chan.recv_exit_status() != -1:
             self.done = True
             self.exit_code = chan.recv_exit_status()
         if not self.became:
