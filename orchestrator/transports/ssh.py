@@ -115,7 +115,8 @@ class SshRun:
         what = f"host {host.name!r} key_file {full}"
         passphrase = None
         if ref is not None:
-            passphrase = self.secrets.get(ref, f"host {host.name!r} key passphrase").reveal()
+            what_secret = f"host {host.name!r} key passphrase"
+            passphrase = self.secrets.get(ref, what_secret, kind="key passphrase").reveal().encode()
         key: paramiko.PKey | None
         try:
             key = paramiko.PKey.from_path(full, passphrase)
@@ -123,7 +124,10 @@ class SshRun:
             if required:
                 raise InputError(f"{what}: no such file; fix key_file in the inventory") from None
             key = None
-        except PasswordRequiredException:
+        except (PasswordRequiredException, TypeError) as exc:
+            # cryptography says "password-protected" with a TypeError for OpenSSH-format keys.
+            if isinstance(exc, TypeError) and "password" not in str(exc):
+                raise
             if required:
                 raise InputError(
                     f"{what}: the key is encrypted; reference its passphrase with "

@@ -1,0 +1,258 @@
+"""The SSH transport against real sshd hosts of the simulated fleet (one host of every kind)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from orchestrator.errors import AuthError, InputError, UnreachableError
+from orchestrator.inventory import load_inventories
+from orchestrator.inventory.model import Host, Inventory, SecretRef
+from orchestrator.secrets import SecretStore
+from orchestrator.transports.base import Deadline
+from orchestrator.transports.hostkeys import KnownHosts
+from orchestrator.transports.ssh import SshRun, SSHTransport
+from orchestrator.transports.sshconfig import SshConfig
+from tests.fleet.fleet import KEY_PASSPHRASE_ENV, SUDO_PASSWORD_ENV, Fleet
+
+
+@pytest.fixture(scope="module")
+def inventory(small_fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Inventory:
+    d = tmp_path_factory.mktemp("ssh")
+    known = small_fleet.write_known_hosts(d / "known_hosts")
+    return load_inventories([small_fleet.write_inventory(d / "fleet.yml", known_hosts=known)])
+
+
+@pytest.fixture(autouse=True)
+def fleet_env(small_fleet: Fleet, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name, value in small_fleet.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no user known_hosts, config or agent
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+
+
+def ssh_run(inventory: Inventory, config: SshConfig | None = None) -> SshRun:
+    return SshRun(
+        secrets=SecretStore(),
+        known_hosts=KnownHosts([], None),
+        inventory=inventory.hosts,
+        config=config,
+    )
+
+
+def kind(small_fleet: Fleet, inventory: Inventory, name: str) -> Host:
+    return inventory.hosts[small_fleet.by_kind(name)[0].name]
+
+
+@pytest.fixture
+def one_product(small_fleet: Fleet, inventory: Inventory) -> Iterator[SSHTransport]:
+    transport = SSHTransport(kind(small_fleet, inventory, "one_product"), ssh_run(inventory))
+    transport.connect(Deadline.after(20))
+    yield transport
+    transport.close()
+
+
+def test_every_step_of_a_host_uses_its_one_connection(
+    small_fleet: Fleet, one_product: SSHTransport
+) -> None:
+    before = small_fleet.sshd_log(one_product.host.name).count("Accepted publickey")
+    results = [one_product.run(f"echo step{i}", Deadline.after(10)) for i in range(3)]
+    assert [r.stdout for r in results] == ["step0\n", "step1\n", "step2\n"]
+    one_product.close()
+    assert small_fleet.sshd_log(one_product.host.name).count("Accepted publickey") == before
+
+
+def test_large_output_on_both_streams_is_drained_and_bounded(one_product: SSHTransport) -> None:
+    # 12 MiB on stdout and 6 MiB on stderr, interleaved: reading one stream only would stall.
+    command = (
+        "i=0; while [ $i -lt 6 ]; do head -c 2097152 /dev/zero | tr '\\0' o;"
+        " head -c 1048576 /dev/zero | tr '\\0' e >&2; i=$((i+1)); done; echo END; exit 3"
+    )
+    result = one_product.run(command, Deadline.after(60))
+    assert result.exit_code == 3 and not result.timed_out and result.truncated
+    assert result.stdout.endswith("END\n") and result.stdout.startswith("oooo")
+    assert len(result.stdout.encode()) < 4 * 1024 * 1024 + 200
+    assert "bytes of output omitted" in result.stdout and result.stderr.startswith("eeee")
+
+
+def test_stdin_reaches_the_command_with_and_without_sudo(one_product: SSHTransport) -> None:
+    plain = one_product.run("cat; id -un", Deadline.after(10), stdin=b"line one\n")
+    assert plain.stdout == "line one\nkops\n" and plain.exit_code == 0
+    root = one_product.run("cat; id -un", Deadline.after(10), stdin=b"as root\n", become=True)
+    assert root.stdout == "as root\nroot\n" and root.exit_code == 0
+
+
+def test_a_command_past_its_deadline_is_cut_and_the_connection_survives(
+    one_product: SSHTransport,
+) -> None:
+    started = time.monotonic()
+    result = one_product.run("echo begun; sleep 60", Deadline.after(1.5))
+    assert result.timed_out and result.exit_code is None and result.stdout == "begun\n"
+    assert time.monotonic() - started < 5
+    assert one_product.run("echo after", Deadline.after(10)).stdout == "after\n"
+
+
+def test_sudo_password_right_and_wrong(small_fleet: Fleet, inventory: Inventory) -> None:
+    host = kind(small_fleet, inventory, "wrong_sudo_password")
+    started = time.monotonic()
+    with SSHTransport(host, ssh_run(inventory)) as wrong:
+        wrong.connect(Deadline.after(20))
+        with pytest.raises(AuthError, match="sudo refused the become password"):
+            wrong.run("id -u", Deadline.after(30), become=True)
+    assert time.monotonic() - started < 15  # refused at sudo's second prompt, not at a deadline
+
+    right_ref = replace(host.become, password=SecretRef(env=SUDO_PASSWORD_ENV))
+    with SSHTransport(replace(host, become=right_ref), ssh_run(inventory)) as right:
+        right.connect(Deadline.after(20))
+        result = right.run("cat; id -u", Deadline.after(30), stdin=b"after sudo\n", become=True)
+    assert (result.exit_code, result.stdout) == (0, "after sudo\n0\n")
+    assert small_fleet.env[SUDO_PASSWORD_ENV] not in result.stdout + result.stderr
+    assert "kremove-sudo" not in result.stderr
+
+
+def test_sudo_that_needs_a_password_without_one_says_what_to_do(
+    small_fleet: Fleet, inventory: Inventory
+) -> None:
+    host = kind(small_fleet, inventory, "wrong_sudo_password")
+    no_password = replace(host, become=replace(host.become, password=None))
+    with SSHTransport(no_password, ssh_run(inventory)) as t:
+        t.connect(Deadline.after(20))
+        with pytest.raises(AuthError, match=r"password is required.*become password reference"):
+            t.run("id -u", Deadline.after(30), become=True)
+
+
+def test_password_login(small_fleet: Fleet, inventory: Inventory) -> None:
+    host = kind(small_fleet, inventory, "password_only")
+    with SSHTransport(host, ssh_run(inventory)) as t:
+        t.connect(Deadline.after(20))
+        assert t.run("id -un", Deadline.after(10)).stdout == "kops\n"
+    wrong = replace(host, password=SecretRef(env="KREMOVE_TEST_WRONG_PASSWORD"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KREMOVE_TEST_WRONG_PASSWORD", "not-the-password")
+        with SSHTransport(wrong, ssh_run(inventory)) as t, pytest.raises(AuthError):
+            t.connect(Deadline.after(20))
+
+
+def test_encrypted_key_needs_its_passphrase(
+    small_fleet: Fleet, inventory: Inventory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = replace(
+        kind(small_fleet, inventory, "one_product"),
+        key_file=str(small_fleet.client_key_encrypted),
+        key_passphrase=SecretRef(env=KEY_PASSPHRASE_ENV),
+    )
+    with SSHTransport(host, ssh_run(inventory)) as t:
+        t.connect(Deadline.after(20))
+        assert t.run("echo in", Deadline.after(10)).stdout == "in\n"
+    with pytest.raises(InputError, match="encrypted; reference its passphrase"):
+        ssh_run(inventory).preflight([replace(host, key_passphrase=None)])
+    monkeypatch.setenv(KEY_PASSPHRASE_ENV, "wrong passphrase")
+    with pytest.raises(InputError, match="cannot be decrypted"):
+        ssh_run(inventory).preflight([host])
+
+
+def test_behind_a_jump_host(small_fleet: Fleet, inventory: Inventory) -> None:
+    host = kind(small_fleet, inventory, "behind_jump")
+    assert host.jump and host.address.endswith(".invalid")
+    run = ssh_run(inventory)
+    with SSHTransport(host, run) as t:
+        t.connect(Deadline.after(20))
+        assert t.run("hostname", Deadline.after(10)).exit_code == 0
+    run.close()
+
+
+def test_ssh_config_names_the_host_and_its_proxyjump(
+    small_fleet: Fleet, inventory: Inventory, tmp_path: Path
+) -> None:
+    behind = small_fleet.by_kind("behind_jump")[0]
+    jump = small_fleet.by_kind("jump")[0]
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        f"Host inner-alias\n  HostName {behind.address}\n  Port {behind.port}\n"
+        f"  ProxyJump {jump.name}\n  User kops\n"
+    )
+    base = kind(small_fleet, inventory, "behind_jump")
+    aliased = replace(
+        base, name="inner-alias", address="inner-alias", port=22, jump=None, user=None
+    )
+    run = ssh_run(inventory, SshConfig(config))
+    with SSHTransport(aliased, run) as t:
+        t.connect(Deadline.after(20))
+        assert t.run("echo via config", Deadline.after(10)).stdout == "via config\n"
+    run.close()
+
+
+class DroppingRelay:
+    """Closes the first ``drops`` connections at once (as sshd does past MaxStartups), then
+    relays the rest to ``target``."""
+
+    def __init__(self, target: tuple[str, int], drops: int) -> None:
+        self.target = target
+        self.drops = drops
+        self.accepted = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            if self.accepted <= self.drops:
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                s.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_connections_dropped_before_the_banner_are_retried(
+    small_fleet: Fleet, inventory: Inventory, tmp_path: Path
+) -> None:
+    host = kind(small_fleet, inventory, "one_product")
+    relay = DroppingRelay((host.address, host.port), drops=2)
+    known = tmp_path / "known_hosts"
+    entry = (Path(host.known_hosts or "").read_text()).splitlines()
+    line = next(ln for ln in entry if ln.startswith(f"[{host.address}]:{host.port} "))
+    known.write_text(line.replace(f":{host.port} ", f":{relay.port} ", 1) + "\n")
+    relayed = replace(host, port=relay.port, known_hosts=str(known))
+    try:
+        with SSHTransport(relayed, ssh_run(inventory)) as t:
+            t.connect(Deadline.after(20))
+            assert t.run("echo third time", Deadline.after(10)).stdout == "third time\n"
+        assert relay.accepted == 3
+        always = DroppingRelay((host.address, host.port), drops=100)
+        never = replace(relayed, port=always.port)
+        with (
+            SSHTransport(never, ssh_run(inventory)) as t,
+            pytest.raises(
+                UnreachableError, match="closed the connection before its SSH banner, 4 times"
+            ),
+        ):
+            t.connect(Deadline.after(20))
+        always.close()
+    finally:
+        relay.close()
