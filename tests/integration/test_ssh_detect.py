@@ -256,10 +256,15 @@ def test_unknown_keys_are_refused_then_pinned_on_request(fleet: Fleet, tmp_path:
         assert (h["status"] == "hostkey_rejected") == (kind == "changed_hostkey"), h
 
 
-def test_ctrl_c_stops_new_hosts_and_lets_running_ones_finish(
-    fleet_factory: Callable[..., Fleet], tmp_path: Path
-) -> None:
-    slow = fleet_factory({"slow": 6}, slow_delay=2.0)
+@pytest.fixture(scope="module")
+def slow_fleet(fleet_factory: Callable[..., Fleet]) -> Fleet:
+    return fleet_factory({"slow": 6}, slow_delay=2.0)
+
+
+def interrupted_detect(
+    slow: Fleet, tmp_path: Path, signals: int
+) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """Start a detect over the slow hosts two at a time and press Ctrl-C ``signals`` times."""
     known = slow.write_known_hosts(tmp_path / "known_hosts")
     inventory = slow.write_inventory(tmp_path / "inv.yml", known_hosts=known)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KREMOVE_")}
@@ -276,7 +281,39 @@ def test_ctrl_c_stops_new_hosts_and_lets_running_ones_finish(
     )
     wait_for_run(tmp_path / "l.db")
     time.sleep(0.5)  # two hosts are now waiting for their delayed (2 s) banners
-    proc.send_signal(signal.SIGINT)
+    for _ in range(signals):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+    return proc, env
+
+
+def test_ctrl_c_twice_abandons_hosts_in_flight_and_records_them(
+    slow_fleet: Fleet, tmp_path: Path
+) -> None:
+    proc, env = interrupted_detect(slow_fleet, tmp_path, signals=2)
+    started = time.monotonic()
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert time.monotonic() - started < 1.5  # did not wait for the 2 s banners
+    listed = subprocess.run(
+        [KREMOVE, "runs", "show", json.loads(stdout)["run"], "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    record = json.loads(listed.stdout)
+    assert record["status"] == "interrupted"
+    reasons = sorted(h["reason"] for h in record["hosts"])
+    assert [h["status"] for h in record["hosts"]] == ["skipped"] * 6
+    assert sum("interrupted while in flight" in r for r in reasons) == 2
+    assert sum("before this host started" in r for r in reasons) == 4
+
+
+def test_ctrl_c_stops_new_hosts_and_lets_running_ones_finish(
+    slow_fleet: Fleet, tmp_path: Path
+) -> None:
+    proc, env = interrupted_detect(slow_fleet, tmp_path, signals=1)
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
     assert "no new host starts" in stderr
