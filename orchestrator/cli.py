@@ -343,7 +343,7 @@ def _progress(total: int, what: str, quiet: bool) -> Iterator[Callable[[runner.E
 
     Interruptions are announced either way, because the operator must know what Ctrl-C did.
     """
-    counts = {"in_flight": 0, "failed": 0}
+    counts = {"in_flight": 0, "found": 0, "failed": 0}
 
     def announce(event: runner.Event) -> None:
         if isinstance(event, runner.Stopping):
@@ -359,7 +359,10 @@ def _progress(total: int, what: str, quiet: bool) -> Iterator[Callable[[runner.E
         TextColumn(f"[bold]{what}[/]"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("done  {task.fields[in_flight]} in flight  {task.fields[failed]} not clean"),
+        TextColumn(
+            "done  {task.fields[in_flight]} in flight  {task.fields[found]} found  "
+            "[red]{task.fields[failed]} failed[/]"
+        ),
         TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
@@ -367,7 +370,7 @@ def _progress(total: int, what: str, quiet: bool) -> Iterator[Callable[[runner.E
         console=err,
         transient=True,
     ) as progress:
-        task = progress.add_task(what, total=total, in_flight=0, failed=0, rate="")
+        task = progress.add_task(what, total=total, in_flight=0, found=0, failed=0, rate="")
         started = time.monotonic()
 
         def on_event(event: runner.Event) -> None:
@@ -376,13 +379,15 @@ def _progress(total: int, what: str, quiet: bool) -> Iterator[Callable[[runner.E
                 progress.update(task, in_flight=counts["in_flight"])
             elif isinstance(event, runner.HostDone):
                 counts["in_flight"] -= 1
-                counts["failed"] += event.outcome.status not in st.SUCCESS
+                counts["failed"] += event.outcome.status in st.FAILURES
+                counts["found"] += event.outcome.status == st.FOUND
                 done = progress.tasks[0].completed + 1
                 rate = done / max(time.monotonic() - started, 1e-6)
                 progress.update(
                     task,
                     advance=1,
                     in_flight=counts["in_flight"],
+                    found=counts["found"],
                     failed=counts["failed"],
                     rate=f"{rate:.1f} hosts/s",
                 )

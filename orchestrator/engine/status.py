@@ -27,6 +27,8 @@ ALL = (
     SKIPPED,
     PLANNED,
 )
+# Hosts that could not be worked on or whose work failed: what a failure budget counts.
+FAILURES = frozenset({FAILED, UNREACHABLE, AUTH_FAILED, HOSTKEY_REJECTED, TIMEOUT})
 # Every selected host in one of these: exit 0.
 SUCCESS = frozenset({CLEAN, REMOVED, PLANNED})
 

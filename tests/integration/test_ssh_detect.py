@@ -332,3 +332,27 @@ def test_ctrl_c_stops_new_hosts_and_lets_running_ones_finish(
     assert record["status"] == "interrupted"
     assert sorted(h["status"] for h in record["hosts"]) == sorted(statuses)
     assert all(s["finished"] for s in record["steps"])  # the in-flight hosts finished their step
+
+
+def test_progress_on_a_terminal_shows_counts_rate_and_eta(fleet: Fleet, tmp_path: Path) -> None:
+    known = fleet.write_known_hosts(tmp_path / "known_hosts")
+    include = ["one_product", "several_products", "unreachable", "slow"]
+    inventory = fleet.write_inventory(tmp_path / "inv.yml", known_hosts=known, include=include)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KREMOVE_")}
+    env.update(fleet.env)
+    env.update({"HOME": str(tmp_path), "KREMOVE_LEDGER": str(tmp_path / "l.db"), "COLUMNS": "160"})
+    command = f"{KREMOVE} detect -i {inventory} --forks 4"
+    done = subprocess.run(  # `script` gives kremove a terminal, as an operator's shell would
+        ["script", "-qfec", command, "/dev/null"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    screen = done.stdout.decode("utf-8", "replace")
+    frames = [f for f in screen.split("\r") if "in flight" in f]
+    assert frames, screen[-2000:]
+    last = frames[-1]
+    for part in ("detect", "done", "in flight", "found", "failed", "hosts/s", "ETA"):
+        assert part in last, last
+    assert any("2 failed" in f for f in frames)  # the two unreachable hosts
