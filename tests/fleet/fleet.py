@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ import sys
 import threading
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,7 @@ def keygen(path: Path, comment: str, passphrase: str = "") -> str:
     return Path(f"{path}.pub").read_text().strip()
 
 
+@functools.cache
 def _sshd_version() -> tuple[int, int]:
     result = subprocess.run([SSHD, "-V"], capture_output=True, text=True, check=False)
     match = re.search(r"OpenSSH_(\d+)\.(\d+)", result.stdout + result.stderr)
@@ -186,7 +188,10 @@ class Fleet:
         self._runtime: dict[str, _Runtime] = {}
         self._wrong_keys: dict[str, str] = {}  # changed_hostkey host -> the key known_hosts gets
         self._host_keys: dict[str, str] = {}  # name -> public key line sshd presents
-        self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._children: dict[int, subprocess.Popen[bytes]] = {}  # the port keeper
+        self._launched: set[int] = set()  # sshd pids this object started (safe to kill)
+        self._uid: int | None = None  # kops's uid in the base layer
+        self._log_offsets: dict[str, tuple[int, int]] = {}  # log sizes at the last launch
         self._portkeeper: int | None = None
         self._stopped = False
         self._lock = threading.RLock()
@@ -250,10 +255,6 @@ class Fleet:
             layers.build_base(layers_dir / "base", uid=layers.free_id(), password=password)
             (layers_dir / "base" / ".done").write_text("")
         needed = sorted({layer for kind in planned for layer in KINDS[kind].layers})
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            list(
-                pool.map(lambda n: layers.build_layer(n, layers_dir, self.workdir / "debs"), needed)
-            )
 
         # Hosts: names, ports, keys, sshd configs.
         width = max(3, len(str(len(planned))))
@@ -273,15 +274,22 @@ class Fleet:
             hostdir.mkdir(parents=True, exist_ok=True)
             self._host_keys[name] = keygen(hostdir / "ssh_host_ed25519_key", f"root@{name}")
 
+        # Templates and host keys at once: both are mostly waiting for child processes.
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(make_keys, with_sshd))
+            jobs: list[Future[object]] = [
+                pool.submit(layers.build_layer, n, layers_dir, self.workdir / "debs")
+                for n in needed
+            ]
+            jobs += [pool.submit(make_keys, name) for name in with_sshd]
+            for job in jobs:
+                job.result()
         for name, kind in zip(names, planned, strict=True):
             if kind == CHANGED_HOSTKEY:
                 wrong = keygen(self.workdir / "keys" / f"wrong-{name}", f"root@{name}")
                 self._wrong_keys[name] = wrong
 
         authorized = client_pub + "\n" + encrypted_pub + "\n"
-        uid = int(
+        self._uid = uid = int(
             next(
                 line.split(":")[2]
                 for line in (layers_dir / "base" / "etc" / "passwd").read_text().splitlines()
@@ -376,44 +384,57 @@ class Fleet:
         return [layers_dir / name for name in KINDS[kind].layers] + [layers_dir / "base"]
 
     def _launch(self, names: Iterable[str]) -> None:
+        specs = []
+        names = list(names)
         for name in names:
             host = self.host(name)
             runtime = self._runtime[name]
             base = self.workdir / "hosts" / name
             gen = runtime.generation
-            argv, env = layers.namespace_command(
-                self._layers_of(host.kind),
-                base / f"upper-{gen}",
-                base / f"work-{gen}",
-                base / "stage",
-                self._hostdir(name),
-                runtime.hostname,
-            )
+            sizes = [path.stat().st_size if path.exists() else 0 for path in self._logs(name)]
+            self._log_offsets[name] = (sizes[0], sizes[1])
             sshd = [SSHD, "-D", "-f", f"{HOST_RUN}/sshd_config", "-E", f"{HOST_RUN}/sshd.log"]
-            with (base / "start.log").open("ab") as log:
-                child = subprocess.Popen(
-                    [*argv, *sshd],
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=log,
-                    start_new_session=True,
+            specs.append(
+                layers.host_spec(
+                    self._layers_of(host.kind),
+                    base / f"upper-{gen}",
+                    base / f"work-{gen}",
+                    base / "stage",
+                    self._hostdir(name),
+                    runtime.hostname,
+                    sshd,
+                    uid=self._uid,
+                    log=base / "start.log",
                 )
-            runtime.pid = child.pid
-            runtime.mount_ns = None
-            self._children[child.pid] = child
+            )
+        result = layers.launch("spawn", specs)
+        if result.returncode != 0:
+            raise FleetError(f"the launcher failed: {result.stderr.strip()[-2000:]}")
+        pids: list[int] = json.loads(result.stdout)["pids"]
+        for name, pid in zip(names, pids, strict=True):
+            self._runtime[name].pid = pid
+            self._runtime[name].mount_ns = None
+            self._launched.add(pid)
 
     def _exited(self, pid: int) -> bool:
-        child = self._children.get(pid)
-        if child is not None:
-            return child.poll() is not None
         return not procs.alive(pid)
 
     def _wait_ready(self, names: list[str], timeout: float, *, first: bool = False) -> None:
         """Until each sshd listens on its port (and answers a banner); relaunch on a lost port."""
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            banners = self._wait_listening(names, timeout, first, pool)
+            problems = [p for p in (future.result() for future in banners) if p]
+        if problems:
+            raise FleetError("; ".join(problems))
+
+    def _wait_listening(
+        self, names: list[str], timeout: float, first: bool, pool: ThreadPoolExecutor
+    ) -> list[Future[str | None]]:
+        """Poll /proc until every sshd listens; each one's banner is checked as soon as it does."""
         deadline = time.monotonic() + timeout
         pending = set(names)
         retries = 0
+        banners: list[Future[str | None]] = []
         while pending:
             listening = procs.listening()
             for name in sorted(pending):
@@ -426,12 +447,17 @@ class Fleet:
                         raise FleetError(f"{name}: sshd is not in a private mount namespace")
                     runtime.mount_ns = ns
                     pending.discard(name)
+                    banners.append(pool.submit(self._banner, name))
                 elif self._exited(runtime.pid):
-                    self._children.pop(runtime.pid, None)
                     logs = self._log_tail(name)
-                    if first and "Address already in use" in logs and retries < 20:
+                    if "Address already in use" in logs and retries < 20:
+                        # First start: someone took the port; pick another. Restart: the old
+                        # listener's socket is still closing; try the same port again.
                         retries += 1
-                        self._move_port(name)
+                        if first:
+                            self._move_port(name)
+                        else:
+                            time.sleep(0.1)
                         self._launch([name])
                         continue
                     raise FleetError(f"{name}: sshd did not start: {logs}")
@@ -439,7 +465,7 @@ class Fleet:
                 raise FleetError(f"sshd not listening after {timeout:.0f}s: {sorted(pending)}")
             if pending:
                 time.sleep(0.02)
-        self._check_banners(names)
+        return banners
 
     def _move_port(self, name: str) -> None:
         runtime = self._runtime[name]
@@ -449,35 +475,35 @@ class Fleet:
         if host.kind != SLOW:
             self._replace_host(replace(host, port=runtime.sshd_port))
 
-    def _check_banners(self, names: list[str]) -> None:
-        def banner(name: str) -> str | None:
-            port = self._runtime[name].sshd_port
-            assert port is not None
-            try:
-                with socket.create_connection((ADDRESS, port), timeout=10) as sock:
-                    data = b""
-                    while b"\n" not in data and len(data) < 512:
-                        chunk = sock.recv(512)
-                        if not chunk:
-                            break
-                        data += chunk
-            except OSError as exc:
-                return f"{name}: no SSH banner on port {port}: {exc}"
-            if not data.startswith(b"SSH-2.0-"):
-                return f"{name}: port {port} answered {data[:40]!r}, not an SSH banner"
-            return None
+    def _banner(self, name: str) -> str | None:
+        """None when the host's sshd sends an SSH banner, else what went wrong."""
+        port = self._runtime[name].sshd_port
+        assert port is not None
+        try:
+            with socket.create_connection((ADDRESS, port), timeout=10) as sock:
+                data = b""
+                while b"\n" not in data and len(data) < 512:
+                    chunk = sock.recv(512)
+                    if not chunk:
+                        break
+                    data += chunk
+        except OSError as exc:
+            return f"{name}: no SSH banner on port {port}: {exc}"
+        if not data.startswith(b"SSH-2.0-"):
+            return f"{name}: port {port} answered {data[:40]!r}, not an SSH banner"
+        return None
 
-        with ThreadPoolExecutor(max_workers=16) as pool:
-            problems = [p for p in pool.map(banner, names) if p]
-        if problems:
-            raise FleetError("; ".join(problems))
+    def _logs(self, name: str) -> list[Path]:
+        base = self.workdir / "hosts" / name
+        return [base / "start.log", base / "run" / "sshd.log"]
 
     def _log_tail(self, name: str) -> str:
-        base = self.workdir / "hosts" / name
+        """What the host's logs got since its last launch, in the last few lines."""
         text = ""
-        for path in (base / "start.log", base / "run" / "sshd.log"):
-            with contextlib.suppress(OSError):
-                text += path.read_text(errors="replace")
+        for path, offset in zip(self._logs(name), self._log_offsets.get(name, (0, 0)), strict=True):
+            with contextlib.suppress(OSError), path.open("rb") as handle:
+                handle.seek(offset)
+                text += handle.read().decode(errors="replace")
         return " / ".join(text.strip().splitlines()[-6:]) or "(no log)"
 
     def _start_portkeeper(self) -> None:
@@ -528,6 +554,7 @@ class Fleet:
             "env": self.env,
             "secrets": self.secrets,
             "portkeeper": self._portkeeper,
+            "uid": self._uid,
             "host_keys": self._host_keys,
             "wrong_keys": self._wrong_keys,
             "hosts": [
@@ -559,6 +586,7 @@ class Fleet:
         fleet.env = dict(state["env"])
         fleet.secrets = list(state["secrets"])
         fleet._portkeeper = state["portkeeper"]
+        fleet._uid = state["uid"]
         fleet._host_keys = dict(state["host_keys"])
         fleet._wrong_keys = dict(state["wrong_keys"])
         for doc in state["hosts"]:
@@ -814,6 +842,11 @@ class Fleet:
                 self.host(name)  # KeyError for an unknown name
                 return
             self._kill(names)
+            # A killed sshd's listening socket closes a moment after its namespace is gone.
+            ports = {self._runtime[n].sshd_port or 0 for n in names}
+            deadline = time.monotonic() + 10
+            while procs.listening(ports) and time.monotonic() < deadline:
+                time.sleep(0.01)
             old: list[Path] = []
             for host_name in names:
                 runtime = self._runtime[host_name]
@@ -833,15 +866,12 @@ class Fleet:
             runtime = self._runtime[name]
             if runtime.pid is None:
                 continue
-            child = self._children.pop(runtime.pid, None)
             # A pid from the state file is only ours while it is still in the recorded namespace.
-            if child is not None or self._is_ours(runtime):
+            if runtime.pid in self._launched or self._is_ours(runtime):
                 procs.kill_group(runtime.pid)
+            self._launched.discard(runtime.pid)
             if runtime.mount_ns:
                 namespaces.add(runtime.mount_ns)
-            if child is not None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    child.wait(timeout=10)
             runtime.pid = None
         left = procs.kill_namespaces(namespaces)
         if left:

@@ -15,16 +15,19 @@ Nothing outside the fleet's work directory is written.
 from __future__ import annotations
 
 import grp
+import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 from tests.fleet import debs
 from tests.fleet.kinds import PACKAGE_TEMPLATES, SUDO_PASSWORD_LAYER
 
 HERE = Path(__file__).resolve().parent
-HOST_SH = HERE / "host.sh"
+LAUNCHER = HERE / "launcher.py"
 LOG_COMMAND_SH = HERE / "log-command.sh"
 LOG_COMMAND = "/etc/kremove-fleet/log-command"
 OVERLAID = ("etc", "var", "opt")
@@ -116,27 +119,47 @@ def _write(path: Path, text: str, mode: int, group: str = "root") -> None:
     path.chmod(mode)
 
 
-def namespace_command(
-    layers: list[Path], upper: Path, work: Path, stage: Path, hostdir: Path | None, hostname: str
-) -> tuple[list[str], dict[str, str]]:
-    """argv and environment that run host.sh in new mount and UTS namespaces (command follows)."""
+def host_spec(
+    layers: list[Path],
+    upper: Path,
+    work: Path,
+    stage: Path,
+    hostdir: Path | None,
+    hostname: str,
+    argv: list[str],
+    *,
+    uid: int | None = None,
+    log: Path | None = None,
+) -> dict[str, Any]:
+    """What launcher.py needs to start one host (see its docstring for what it does)."""
     for path in (*layers, upper, work, stage):
         if ":" in str(path) or "," in str(path):
             raise LayerError(f"overlayfs cannot use a path with ':' or ',': {path}")
-    stage.mkdir(parents=True, exist_ok=True)
-    env = {
-        "PATH": PATH,
-        "LANG": "C.UTF-8",
-        "FLEET_LAYERS": ":".join(str(layer) for layer in layers),
-        "FLEET_UPPER": str(upper),
-        "FLEET_WORK": str(work),
-        "FLEET_STAGE": str(stage),
-        "FLEET_HOSTNAME": hostname,
+    return {
+        "layers": [str(layer) for layer in layers],
+        "upper": str(upper),
+        "work": str(work),
+        "stage": str(stage),
+        "hostdir": str(hostdir) if hostdir else None,
+        "hostname": hostname,
+        "user": USER,
+        "uid": uid,
+        "argv": argv,
+        "env": {"PATH": PATH, "LANG": "C.UTF-8"},
+        "log": str(log) if log else None,
     }
-    if hostdir is not None:
-        env["FLEET_HOSTDIR"] = str(hostdir)
-    argv = ["unshare", "--mount", "--uts", "--propagation", "private", "/bin/sh", str(HOST_SH)]
-    return argv, env
+
+
+def launch(mode: str, specs: list[dict[str, Any]]) -> subprocess.CompletedProcess[str]:
+    """Run launcher.py: ``spawn`` starts the hosts and returns, ``run`` waits for one command."""
+    return subprocess.run(
+        [sys.executable, "-S", "-E", str(LAUNCHER)],
+        input=json.dumps({"mode": mode, "hosts": specs}),
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd="/",
+    )
 
 
 def build_template(name: str, layers_dir: Path, debs_dir: Path) -> Path:
@@ -148,13 +171,12 @@ def build_template(name: str, layers_dir: Path, debs_dir: Path) -> Path:
     scratch = layers_dir / f".{name}.scratch"
     shutil.rmtree(scratch, ignore_errors=True)
     built = [debs.build(make(), debs_dir) for make in PACKAGE_TEMPLATES[name]]
-    argv, env = namespace_command(
-        [layers_dir / "base"], root, scratch / "work", scratch / "stage", debs_dir, "fleet-template"
-    )
     inside = [f"/run/fleet-host/{deb.relative_to(debs_dir)}" for deb in built]
-    result = subprocess.run(
-        [*argv, "dpkg", "-i", *inside], env=env, capture_output=True, text=True, check=False
+    dpkg = [shutil.which("dpkg") or "/usr/bin/dpkg", "-i", *inside]
+    spec = host_spec(
+        [layers_dir / "base"], root, scratch / "work", scratch / "stage", debs_dir, "template", dpkg
     )
+    result = launch("run", [spec])
     shutil.rmtree(scratch, ignore_errors=True)
     if result.returncode != 0:
         raise LayerError(f"dpkg -i for layer {name} failed: {result.stdout}{result.stderr}")
