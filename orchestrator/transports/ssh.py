@@ -264,6 +264,11 @@ class SSHTransport(Transport):
                 timed_out=True,
                 truncated=session.truncated,
             )
+        if not session.done and not conn.is_active():
+            raise UnreachableError(
+                f"host {self.host.name!r}: the SSH connection was lost during a command "
+                "(it may or may not have finished there)"
+            )
         if marker is not None and not session.became:
             detail = _last_line(session.err.text())
             raise AuthError(
