@@ -789,10 +789,15 @@ class Fleet:
             hosts[host.name] = entry
             groups.setdefault(host.kind, {"hosts": []})["hosts"].append(host.name)
         doc = {"version": 1, "defaults": defaults, "hosts": hosts, "groups": groups}
+        referenced = sorted(
+            {h.password_env for h in chosen if h.password_env}
+            | {h.sudo_password_env for h in chosen if h.sudo_password_env}
+            | ({KEY_PASSPHRASE_ENV} if encrypted_key else set())
+        )
         header = (
             "# kremove inventory of the simulated SSH fleet in "
             f"{self.workdir} (written by tests/fleet)\n"
-            f"# export the variables it references: {', '.join(sorted(self.env))}\n"
+            f"# it references these variables (see fleet.env): {', '.join(referenced) or 'none'}\n"
         )
         path = Path(path)
         path.write_text(header + yaml.safe_dump(doc, sort_keys=False, width=200))
