@@ -77,6 +77,7 @@ class HostRecord:
     findings: list[dict[str, Any]]
     started: str | None
     finished: str | None
+    post_findings: list[dict[str, Any]] | None = None  # after removal, when there was one
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +85,9 @@ class HostRecord:
             "status": self.status,
             "reason": self.reason,
             "findings": [dict(f) for f in self.findings],
+            "post_findings": (
+                None if self.post_findings is None else [dict(f) for f in self.post_findings]
+            ),
             "started": self.started,
             "finished": self.finished,
         }

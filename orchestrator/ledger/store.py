@@ -110,6 +110,8 @@ _MIGRATIONS: Mapping[int, Sequence[str]] = {
             at      TEXT NOT NULL
         )""",
         "CREATE INDEX events_by_run ON events (run_id, key)",
+        # What detection found after removal (JSON array); NULL when nothing was removed.
+        "ALTER TABLE run_hosts ADD COLUMN post_findings TEXT",
     ),
 }
 assert max(_MIGRATIONS) == SCHEMA_VERSION
@@ -297,20 +299,27 @@ class Ledger:
         status: str,
         reason: str | None,
         findings: Sequence[Mapping[str, Any]],
+        post_findings: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
-        """Record a host's outcome in a run; a later call for the same host replaces it."""
+        """Record a host's outcome in a run; a later call for the same host replaces it.
+
+        ``findings`` is the pre-state (what detection found first); ``post_findings`` what the
+        verification found after removal, when there was one.
+        """
         if not HOST_STATUS_SHAPE.fullmatch(status) or status == PENDING:
             raise ValueError(f"host status {status!r} is not a lowercase word but {PENDING!r}")
         host = safe_text(host)
         findings_json = _to_json([dict(f) for f in findings])
+        post_json = None if post_findings is None else _to_json([dict(f) for f in post_findings])
         reason = None if reason is None else safe_text(reason)
         with self._transaction(f"recording the outcome of {host!r}") as conn:
             self._require_host(conn, run_id, host)
             finished = now()
             conn.execute(
-                "UPDATE run_hosts SET status = ?, reason = ?, findings = ?, finished = ?,"
+                "UPDATE run_hosts SET status = ?, reason = ?, findings = ?, post_findings = ?,"
+                " finished = ?,"
                 " started = COALESCE(started, ?) WHERE run_id = ? AND host = ?",
-                (status, reason, findings_json, finished, finished, run_id, host),
+                (status, reason, findings_json, post_json, finished, finished, run_id, host),
             )
 
     def record_event(
@@ -384,7 +393,8 @@ class Ledger:
                 (run_id,),
             ).fetchone()
             hosts = conn.execute(
-                "SELECT host, status, reason, findings, started, finished FROM run_hosts"
+                "SELECT host, status, reason, findings, started, finished, post_findings"
+                " FROM run_hosts"
                 " WHERE run_id = ? ORDER BY position",
                 (run_id,),
             ).fetchall()
@@ -410,6 +420,7 @@ class Ledger:
                     status=h[1],
                     reason=h[2],
                     findings=json.loads(h[3]),
+                    post_findings=None if h[6] is None else json.loads(h[6]),
                     started=h[4],
                     finished=h[5],
                 )

@@ -12,7 +12,15 @@ import yaml
 
 import orchestrator
 from orchestrator.errors import PlaybookError
-from orchestrator.playbook.model import STEP_KINDS, Catalog, Playbook, Product, Step
+from orchestrator.playbook.model import (
+    EXIT_MEANINGS,
+    FOR_EACH,
+    STEP_KINDS,
+    Catalog,
+    Playbook,
+    Product,
+    Step,
+)
 from orchestrator.playbook.parsers import PARSERS
 from orchestrator.playbook.render import Renderer
 
@@ -32,34 +40,40 @@ class PlaybookSet:
     version: str
     renderer: Renderer
 
-    def detect_playbook(self, platform: str) -> Playbook | None:
+    def playbook_for(self, platform: str, kind: str) -> Playbook | None:
+        """The playbook of ``platform`` whose steps are of ``kind`` (detect, remove, verify)."""
         for playbook in self.playbooks.values():
-            if playbook.platform == platform and any(s.kind == "detect" for s in playbook.steps):
+            if playbook.platform == platform and kind in playbook.kinds:
                 return playbook
         return None
 
+    def detect_playbook(self, platform: str) -> Playbook | None:
+        return self.playbook_for(platform, "detect")
+
 
 def load_playbooks(extra_dirs: Sequence[Path] = ()) -> PlaybookSet:
-    """Later directories override earlier ones: templates and playbooks by name, products by id."""
+    """Later directories override earlier ones: templates and playbooks by name, catalog entries
+    key by key (so an override can change one fact of a product and keep the rest)."""
     dirs = (builtin_dir(), *extra_dirs)
     for d in dirs:
         if not d.is_dir():
             raise PlaybookError(f"playbooks directory {d} does not exist")
-    products: dict[str, Product] = {}
-    residue: tuple[str, ...] = ()
+    merged: dict[str, Any] = {}
+    catalog_files: list[Path] = []
     playbooks: dict[str, Playbook] = {}
     for d in dirs:
         catalog_file = d / "catalog.yml"
         if catalog_file.exists():
-            doc = _read_yaml(catalog_file)
-            new_products, new_residue = _parse_catalog(doc, catalog_file)
-            products.update(new_products)
-            residue = new_residue if new_residue is not None else residue
+            doc = _mapping(_read_yaml(catalog_file), "catalog", catalog_file, set(_CATALOG_KEYS))
+            _check_catalog(doc, catalog_file)
+            merged = _merge(merged, doc)
+            catalog_files.append(catalog_file)
         for path in sorted(d.glob("*/*.yml")):
             playbook = _parse_playbook(_read_yaml(path), path)
             playbooks[playbook.name] = playbook
-    if not products:
-        raise PlaybookError(f"no catalog.yml with products found in {', '.join(map(str, dirs))}")
+    if not catalog_files:
+        raise PlaybookError(f"no catalog.yml found in {', '.join(map(str, dirs))}")
+    catalog = _build_catalog(merged, catalog_files[-1])
     renderer = Renderer(list(reversed(dirs)))
     for playbook in playbooks.values():
         for step in playbook.steps:
@@ -69,9 +83,17 @@ def load_playbooks(extra_dirs: Sequence[Path] = ()) -> PlaybookSet:
                     f"(known: {', '.join(sorted(PARSERS))})",
                     file=playbook.source,
                 )
+            if isinstance(step.exit_codes, str) and step.exit_codes not in catalog.exit_code_tables:
+                raise PlaybookError(
+                    f"step {step.id!r}: exit_codes {step.exit_codes!r} is not a table in the "
+                    f"catalog (known: {', '.join(sorted(catalog.exit_code_tables))})",
+                    file=playbook.source,
+                )
+            if step.when is not None:
+                renderer.check_expression(step.when, f"{playbook.source}: step {step.id!r}: when")
     return PlaybookSet(
         dirs=dirs,
-        catalog=Catalog(products=products, linux_residue_paths=residue),
+        catalog=catalog,
         playbooks=playbooks,
         version=f"{orchestrator.__version__}+{_digest(dirs)}",
         renderer=renderer,
@@ -120,42 +142,150 @@ def _strings(value: Any, what: str, path: Path) -> tuple[str, ...]:
     return tuple(value)
 
 
-def _parse_catalog(doc: Any, path: Path) -> tuple[dict[str, Product], tuple[str, ...] | None]:
-    doc = _mapping(doc, "catalog", path, {"version", "platforms", "products"})
-    residue = None
-    platforms = _mapping(
-        doc.get("platforms") or {}, "platforms", path, {"linux", "windows", "macos"}
-    )
-    if "linux" in platforms:
-        linux = _mapping(platforms["linux"], "platforms.linux", path, {"residue_paths"})
-        residue = _strings(linux.get("residue_paths"), "platforms.linux.residue_paths", path)
-    products: dict[str, Product] = {}
+_CATALOG_KEYS = ("version", "platforms", "exit_codes", "products")
+_PRODUCT_KEYS = {"name", "vendor", "order", "linux", "windows", "macos", "sources", "unconfirmed"}
+# What each platform entry of a product may say; a typo is an error, not a silently ignored fact.
+_PLATFORM_KEYS = {
+    "linux": {"packages", "services", "residue_paths", "reinstall"},
+    "windows": {
+        "display_names",
+        "product_codes",
+        "services",
+        "uninstall",
+        "password",
+        "residue_paths",
+        "reinstall",
+    },
+    "macos": {
+        "receipts",
+        "launchd",
+        "launchd_plists",
+        "uninstall_script",
+        "paths",
+        "reinstall",
+    },
+}
+_CATALOG_PLATFORM_KEYS = {
+    "linux": {"residue_paths"},
+    "windows": {"residue_paths", "residue_registry", "driver_services"},
+    "macos": {"residue_paths"},
+}
+_STRING_KEYS = {"reinstall", "uninstall", "password", "uninstall_script"}
+_PASSWORD_KINDS = ("none", "kes", "klnagent")
+
+
+def _merge(base: Any, override: Any) -> Any:
+    """``override`` over ``base``, mappings key by key; anything else is replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        out = dict(base)
+        for key, value in override.items():
+            out[key] = _merge(base.get(key), value) if key in base else value
+        return out
+    return override
+
+
+def _check_catalog(doc: dict[str, Any], path: Path) -> None:
+    """Shape checks on one catalog file, so errors name the file that has them."""
+    platforms = _mapping(doc.get("platforms") or {}, "platforms", path, set(_PLATFORM_KEYS))
+    for name, entry in platforms.items():
+        entry = _mapping(entry, f"platforms.{name}", path, _CATALOG_PLATFORM_KEYS[name])
+        for key, value in entry.items():
+            _strings(value, f"platforms.{name}.{key}", path)
+    tables = doc.get("exit_codes") or {}
+    if not isinstance(tables, dict):
+        raise PlaybookError("exit_codes must map table names to tables", file=path)
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise PlaybookError(f"exit_codes.{name} must map exit codes to meanings", file=path)
+        for code, meaning in table.items():
+            if not isinstance(code, int) or meaning not in EXIT_MEANINGS:
+                raise PlaybookError(
+                    f"exit_codes.{name}: {code!r}: {meaning!r} must be an integer code mapped to "
+                    f"one of {', '.join(EXIT_MEANINGS)}",
+                    file=path,
+                )
     entries = doc.get("products") or {}
     if not isinstance(entries, dict):
         raise PlaybookError("products must be a mapping of product id to entry", file=path)
     for pid, entry in entries.items():
         what = f"products.{pid}"
-        entry = _mapping(
-            entry,
-            what,
-            path,
-            {"name", "vendor", "linux", "windows", "macos", "sources", "unconfirmed"},
-        )
-        if not isinstance(entry.get("name"), str):
+        entry = _mapping(entry, what, path, _PRODUCT_KEYS)
+        if "order" in entry and (
+            not isinstance(entry["order"], int) or isinstance(entry["order"], bool)
+        ):
+            raise PlaybookError(
+                f"{what}.order must be an integer (lower is removed first)", file=path
+            )
+        for key in ("sources", "unconfirmed"):
+            _strings(entry.get(key), f"{what}.{key}", path)
+        for platform, allowed in _PLATFORM_KEYS.items():
+            if platform not in entry:
+                continue
+            data = _mapping(entry[platform] or {}, f"{what}.{platform}", path, allowed)
+            for key, value in data.items():
+                where = f"{what}.{platform}.{key}"
+                if key in _STRING_KEYS:
+                    if not isinstance(value, str) or not value:
+                        raise PlaybookError(f"{where} must be a non-empty string", file=path)
+                else:
+                    _strings(value, where, path)
+            if data.get("password", "none") not in _PASSWORD_KINDS:
+                raise PlaybookError(
+                    f"{what}.{platform}.password must be one of {', '.join(_PASSWORD_KINDS)}",
+                    file=path,
+                )
+
+
+def _build_catalog(doc: dict[str, Any], path: Path) -> Catalog:
+    products: dict[str, Product] = {}
+    for pid, entry in (doc.get("products") or {}).items():
+        what = f"products.{pid}"
+        if not isinstance(entry.get("name"), str) or not entry["name"]:
             raise PlaybookError(f"{what}.name is required", file=path)
-        linux = _mapping(entry.get("linux") or {}, f"{what}.linux", path, {"packages"})
         products[str(pid)] = Product(
             id=str(pid),
             name=entry["name"],
             vendor=str(entry.get("vendor", "Kaspersky")),
-            linux_packages=_strings(linux.get("packages"), f"{what}.linux.packages", path),
-            sources=_strings(entry.get("sources"), f"{what}.sources", path),
-            unconfirmed=_strings(entry.get("unconfirmed"), f"{what}.unconfirmed", path),
+            order=int(entry.get("order", 50)),
+            platforms={
+                platform: _freeze(entry[platform] or {})
+                for platform in _PLATFORM_KEYS
+                if platform in entry
+            },
+            sources=tuple(entry.get("sources") or ()),
+            unconfirmed=tuple(entry.get("unconfirmed") or ()),
         )
-    return products, residue
+    if not products:
+        raise PlaybookError("the catalog lists no products", file=path)
+    return Catalog(
+        products=products,
+        platforms={k: _freeze(v or {}) for k, v in (doc.get("platforms") or {}).items()},
+        exit_code_tables={
+            str(k): {int(c): str(m) for c, m in v.items()}
+            for k, v in (doc.get("exit_codes") or {}).items()
+        },
+    )
 
 
-_STEP_KEYS = {"id", "kind", "readonly", "template", "parser", "become", "timeout", "description"}
+def _freeze(entry: Mapping[str, Any]) -> Mapping[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in entry.items()}
+
+
+_STEP_KEYS = {
+    "id",
+    "kind",
+    "readonly",
+    "template",
+    "parser",
+    "become",
+    "timeout",
+    "description",
+    "for_each",
+    "when",
+    "exit_codes",
+    "retries",
+    "retry_delay",
+}
 
 
 def _parse_playbook(doc: Any, path: Path) -> Playbook:
@@ -188,6 +318,28 @@ def _parse_playbook(doc: Any, path: Path) -> Playbook:
             raise PlaybookError(
                 f"step {raw['id']!r}: timeout must be a positive number of seconds", file=path
             )
+        if raw.get("for_each") not in FOR_EACH:
+            raise PlaybookError(
+                f"step {raw['id']!r}: for_each must be 'product' or absent", file=path
+            )
+        exit_codes = raw.get("exit_codes")
+        valid_table = isinstance(exit_codes, dict) and all(
+            isinstance(c, int) and m in EXIT_MEANINGS for c, m in exit_codes.items()
+        )
+        if not (exit_codes is None or isinstance(exit_codes, str) or valid_table):
+            raise PlaybookError(
+                f"step {raw['id']!r}: exit_codes must name a catalog table or map integer "
+                f"codes to {', '.join(EXIT_MEANINGS)}",
+                file=path,
+            )
+        if raw.get("when") is not None and not isinstance(raw["when"], str):
+            raise PlaybookError(f"step {raw['id']!r}: when must be an expression", file=path)
+        retries = raw.get("retries", 2)
+        delay = raw.get("retry_delay", 30)
+        if not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 10:
+            raise PlaybookError(f"step {raw['id']!r}: retries must be 0 to 10", file=path)
+        if not isinstance(delay, int | float) or isinstance(delay, bool) or delay < 0:
+            raise PlaybookError(f"step {raw['id']!r}: retry_delay must be seconds", file=path)
         steps.append(
             Step(
                 id=raw["id"],
@@ -198,6 +350,11 @@ def _parse_playbook(doc: Any, path: Path) -> Playbook:
                 become=bool(raw.get("become", False)),
                 timeout=float(timeout),
                 description=str(raw.get("description", "")),
+                for_each=raw.get("for_each"),
+                when=raw.get("when"),
+                exit_codes=exit_codes,
+                retries=retries,
+                retry_delay=float(delay),
             )
         )
     return Playbook(

@@ -113,6 +113,25 @@ class Renderer:
             utf16le_hex=_hex16,
         )
 
+    def check_expression(self, expression: str, where: str) -> None:
+        """A ``when`` condition must at least parse; it is evaluated per host and product."""
+        try:
+            self.env.compile_expression(expression)
+        except jinja2.TemplateSyntaxError as exc:
+            raise PlaybookError(
+                f"{where}: {expression!r} is not an expression: {exc.message}"
+            ) from None
+
+    def evaluate(self, expression: str, context: Mapping[str, Any], where: str) -> bool:
+        """The truth of a ``when`` condition, in the same sandbox as templates."""
+        try:
+            value = self.env.compile_expression(expression, undefined_to_none=False)(**context)
+            return bool(value)
+        except jinja2.UndefinedError as exc:
+            raise PlaybookError(f"{where}: when {expression!r}: {exc.message}") from None
+        except jinja2.TemplateError as exc:
+            raise PlaybookError(f"{where}: when {expression!r}: {exc}") from None
+
     def render(self, template: str, context: Mapping[str, Any]) -> RenderedCommand:
         return self._render(template, lambda: self.env.get_template(template), context)
 

@@ -94,7 +94,9 @@ def test_to_dict_is_json_with_stable_keys(ledger: Ledger, start: StartRun) -> No
         "id", "kind", "status", "started", "finished", "operator", "command_line",
         "inventory_digest", "playbook_version", "meta", "counts", "hosts", "steps", "events",
     ]  # fmt: skip
-    assert list(doc["hosts"][0]) == ["host", "status", "reason", "findings", "started", "finished"]
+    assert list(doc["hosts"][0]) == [
+        "host", "status", "reason", "findings", "post_findings", "started", "finished",
+    ]  # fmt: skip
     assert list(doc["steps"][0]) == [
         "key", "host", "seq", "step_id", "kind", "readonly", "command", "started", "finished",
         "exit_code", "timed_out", "stdout", "stderr", "error",
@@ -271,6 +273,7 @@ def test_a_version_1_ledger_is_upgraded_in_place(ledger_path: Path, start: Start
         run_id = start(ledger, hosts=["web1"])
     conn = sqlite3.connect(ledger_path)  # back to what kremove 0.1 wrote
     conn.execute("DROP TABLE events")
+    conn.execute("ALTER TABLE run_hosts DROP COLUMN post_findings")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
