@@ -16,6 +16,7 @@ import pytest
 
 from orchestrator.inventory import load_inventories
 from tests.fleet import (
+    KEY_PASSPHRASE_ENV,
     KINDS,
     PASSWORD_ENV,
     SUDO_PASSWORD_ENV,
@@ -23,7 +24,9 @@ from tests.fleet import (
     Fleet,
     FleetHost,
     procs,
+    system,
 )
+from tests.fleet.fleet import parse_kinds
 from tests.fleet.pytest_plugin import FleetFactory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -406,3 +409,52 @@ def test_cli_up_status_down(small_fleet: Fleet, tmp_path: Path) -> None:
     assert down.returncode == 0, down.stderr
     assert _fleet_traces(workdir, namespaces) == []
     assert cli("status", "--dir", str(workdir)).returncode != 0
+
+
+def test_encrypted_key_inventory_references_the_passphrase(
+    small_fleet: Fleet, known_hosts: Path, tmp_path: Path
+) -> None:
+    path = small_fleet.write_inventory(tmp_path / "enc.yml", encrypted_key=True, include=["clean"])
+    (host,) = load_inventories([path]).hosts.values()
+    assert host.key_file == str(small_fleet.client_key_encrypted)
+    assert host.key_passphrase is not None and host.key_passphrase.env == KEY_PASSPHRASE_ENV
+    assert "KREMOVE_FLEET_KEY_PASSPHRASE" in path.read_text().splitlines()[1]
+    askpass = tmp_path / "askpass"
+    askpass.write_text(f'#!/bin/sh\nprintf "%s\\n" "${KEY_PASSPHRASE_ENV}"\n')
+    askpass.chmod(0o700)
+    env = {**small_fleet.env, "SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force"}
+    clean = one(small_fleet, "clean")
+    done = ssh(
+        clean,
+        "true",
+        known_hosts,
+        key=small_fleet.client_key_encrypted,
+        options=["-o", "BatchMode=no"],
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_kinds_are_checked() -> None:
+    assert parse_kinds({"clean": 2, "jump": 1}) == ["clean", "clean", "jump"]
+    assert parse_kinds(["silent", "clean", "silent"]) == ["silent", "clean", "silent"]
+    with pytest.raises(ValueError, match="unknown host kinds"):
+        parse_kinds(["clean", "windows"])
+    with pytest.raises(ValueError, match="need a jump host"):
+        parse_kinds({"behind_jump": 1})
+    with pytest.raises(TypeError):
+        parse_kinds("clean")
+
+
+def test_service_starts_are_forbidden_only_during_the_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = tmp_path / "policy-rc.d"
+    monkeypatch.setattr(system, "POLICY_RC_D", policy)
+    with system._no_service_starts():
+        assert policy.read_text().rstrip().endswith("exit 101") and os.access(policy, os.X_OK)
+    assert not policy.exists()
+    policy.write_text("#!/bin/sh\nexit 0\n")  # somebody else's stays as it is
+    with system._no_service_starts():
+        assert policy.read_text() == "#!/bin/sh\nexit 0\n"
+    assert policy.exists()
