@@ -24,6 +24,7 @@ from tests.fleet import (
     Fleet,
     FleetHost,
     procs,
+    pytest_plugin,
     system,
 )
 from tests.fleet.fleet import parse_kinds
@@ -458,3 +459,12 @@ def test_service_starts_are_forbidden_only_during_the_install(
     with system._no_service_starts():
         assert policy.read_text() == "#!/bin/sh\nexit 0\n"
     assert policy.exists()
+
+
+def test_unavailable_fleet_skips_here_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="not root"):
+        pytest_plugin._unavailable("not root")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI machine: not root"):
+        pytest_plugin._unavailable("not root")
