@@ -35,10 +35,11 @@ from orchestrator.engine import status as st
 from orchestrator.engine.outcome import RunResult
 from orchestrator.errors import InputError, KremoveError
 from orchestrator.inventory import load_inventories, select
-from orchestrator.inventory.model import Host, Inventory
+from orchestrator.inventory.model import Host, Inventory, SecretRef
 from orchestrator.ledger import Ledger, resolve_ledger_path
 from orchestrator.playbook.loader import load_playbooks
-from orchestrator.secrets import SecretStore
+from orchestrator.playbook.quoting import utf16le_hex
+from orchestrator.secrets import Secret, SecretStore
 from orchestrator.transports import Connector
 from orchestrator.transports.hostkeys import KnownHosts
 from orchestrator.transports.ssh import SshRun
@@ -258,6 +259,107 @@ def detect(
     raise typer.Exit(
         st.exit_code([o.status for o in result.outcomes], interrupted=result.interrupted)
     )
+
+
+@app.command(
+    epilog="Example: kremove run -i fleet.yml --limit canary --yes "
+    "--uninstall-password-env KES_PASSWORD"
+)
+def run(
+    inventory: list[Path] = InventoryOpt,
+    limit: str | None = LimitOpt,
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="Do not ask for confirmation (required without a terminal)."
+    ),
+    forks: int = typer.Option(
+        runner.DEFAULT_FORKS, "--forks", min=1, max=2000, help="Hosts worked on at once."
+    ),
+    host_timeout: float = typer.Option(
+        runner.DEFAULT_HOST_TIMEOUT,
+        "--host-timeout",
+        min=1,
+        help="Seconds a host may take in all (detect, remove, verify) before it ends 'timeout'.",
+    ),
+    uninstall_password_env: str | None = typer.Option(
+        None,
+        "--uninstall-password-env",
+        metavar="VAR",
+        help="Environment variable holding the products' uninstall (protection) password: "
+        "KES KLPASSWD, Network Agent KLUNINSTPASSWD.",
+    ),
+    uninstall_password_file: Path | None = typer.Option(
+        None, "--uninstall-password-file", help="File holding the uninstall password."
+    ),
+    playbooks: list[Path] = typer.Option(
+        [], "--playbooks", help="Extra playbooks directory; overrides the built-in ones."
+    ),
+    accept_new_hostkeys: bool = typer.Option(
+        False,
+        "--accept-new-hostkeys",
+        help="Pin the key of an SSH host seen for the first time (recorded in the ledger).",
+    ),
+    ledger: Path | None = LedgerOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Remove Kaspersky products: detect on each host, remove what was found in catalog order,
+    verify it is gone. Every step is recorded in the ledger with the host's pre- and post-state.
+
+    A host where nothing is installed ends 'clean' after detection alone. Exit 0 when every host
+    ends clean or removed; 1 otherwise (failed, reboot_pending, unreachable, ...).
+    """
+    inv, hosts = _load(inventory, limit)
+    content = load_playbooks(playbooks)
+    ledger_path = resolve_ledger_path(ledger)
+    secrets, connector = _connect_setup(inv, hosts, ledger_path, accept_new_hostkeys)
+    template_secrets = _uninstall_password(secrets, uninstall_password_env, uninstall_password_file)
+    _confirm_changes(len(hosts), yes)
+    with (
+        Ledger.open(ledger_path) as book,
+        _progress(len(hosts), "remove", as_json) as on_event,
+    ):
+        result = runner.run(
+            hosts,
+            playbooks=content,
+            ledger=book,
+            info=_run_info(inv),
+            connector=connector,
+            secrets=secrets,
+            template_secrets=template_secrets,
+            forks=forks,
+            host_timeout=host_timeout,
+            on_event=on_event,
+        )
+        path = book.path
+    _print_result(result, path, as_json)
+    raise typer.Exit(
+        st.exit_code([o.status for o in result.outcomes], interrupted=result.interrupted)
+    )
+
+
+def _uninstall_password(
+    secrets: SecretStore, env: str | None, file: Path | None
+) -> dict[str, Secret]:
+    if env and file:
+        raise InputError("give the uninstall password once: --uninstall-password-env or -file")
+    if not env and not file:
+        return {}
+    ref = SecretRef(env=env) if env else SecretRef(file=str(file))
+    secret = secrets.get(ref, "uninstall password", kind="uninstall password")
+    secrets.redactor.add(secret.derive(utf16le_hex))  # as Network Agent receives it
+    return {"uninstall_password": secret}
+
+
+def _confirm_changes(count: int, yes: bool) -> None:
+    if yes:
+        return
+    if not _can_prompt():
+        raise InputError(
+            "kremove run changes hosts and there is no terminal to confirm it on; review with "
+            "kremove detect first, then pass --yes"
+        )
+    question = f"Remove Kaspersky products from {count} host{'s' if count != 1 else ''}?"
+    if not typer.confirm(question, default=False, err=True):
+        raise InputError("not confirmed; nothing was changed")
 
 
 def _connect_setup(

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from orchestrator.engine import status as st
-from orchestrator.engine.detect import HostJob, prepare_detect, run_host
+from orchestrator.engine.detect import prepare
 from orchestrator.engine.fanout import Event, FanOut, HostDone, HostStarted, Stopping
+from orchestrator.engine.host import HostDriver, HostJob, HostRun
 from orchestrator.engine.outcome import HostOutcome, RunResult
 from orchestrator.inventory.model import Host
 from orchestrator.ledger import Ledger
 from orchestrator.playbook.loader import PlaybookSet
-from orchestrator.secrets import SecretStore
+from orchestrator.secrets import Secret, SecretStore
 from orchestrator.transports import Connector
 
-__all__ = ["Event", "HostDone", "HostStarted", "RunInfo", "Stopping", "detect"]
+__all__ = ["Event", "HostDone", "HostStarted", "RunInfo", "Stopping", "detect", "run"]
 
 DEFAULT_FORKS = 50
 DEFAULT_HOST_TIMEOUT = 600.0
@@ -31,7 +33,18 @@ class RunInfo:
     inventory_digest: str
 
 
-def detect(
+def detect(hosts: Sequence[Host], **kwargs: Any) -> RunResult:
+    """A read-only scan of ``hosts``, recorded in the ledger as a run of kind ``detect``."""
+    return _execute("detect", hosts, **kwargs)
+
+
+def run(hosts: Sequence[Host], **kwargs: Any) -> RunResult:
+    """Detect, remove what was found, verify: a run of kind ``run`` in the ledger."""
+    return _execute("run", hosts, **kwargs)
+
+
+def _execute(
+    kind: str,
     hosts: Sequence[Host],
     *,
     playbooks: PlaybookSet,
@@ -39,19 +52,18 @@ def detect(
     info: RunInfo,
     connector: Connector | None = None,
     secrets: SecretStore | None = None,
+    template_secrets: Mapping[str, Secret] | None = None,
     forks: int = DEFAULT_FORKS,
     host_timeout: float = DEFAULT_HOST_TIMEOUT,
     on_event: Callable[[Event], None] = lambda e: None,
 ) -> RunResult:
-    """A read-only scan of ``hosts``, recorded in the ledger as a run of kind ``detect``.
-
-    ``connector`` and ``secrets`` default to local-only ones (what tests of the engine need).
-    """
+    """``connector`` and ``secrets`` default to local-only ones (what engine tests need);
+    ``template_secrets`` are run-wide secrets templates may use (the uninstall password)."""
     connector = connector or Connector()
     secrets = secrets or SecretStore()
-    jobs = prepare_detect(hosts, playbooks, connector)  # bad input records nothing
+    jobs = prepare(hosts, playbooks, connector, template_secrets)  # bad input records nothing
     run_id = ledger.start_run(
-        kind="detect",
+        kind=kind,
         operator=info.operator,
         command_line=info.command_line,
         inventory_digest=info.inventory_digest,
@@ -67,16 +79,18 @@ def detect(
 
         connector.ssh.on_pinned = pinned
 
+    shared = HostRun(
+        run_id=run_id,
+        ledger=ledger,
+        playbooks=playbooks,
+        redactor=secrets.redactor,
+        connector=connector,
+        host_timeout=host_timeout,
+        remove=kind == "run",
+    )
+
     def work(job: HostJob) -> HostOutcome:
-        return run_host(
-            job,
-            run_id=run_id,
-            ledger=ledger,
-            catalog=playbooks.catalog,
-            redactor=secrets.redactor,
-            connector=connector,
-            host_timeout=host_timeout,
-        )
+        return HostDriver(job, shared).drive()
 
     fan = FanOut(work, lambda job: job.host.name, forks=forks, on_event=on_event)
     try:
@@ -94,7 +108,7 @@ def detect(
     ledger.finish_run(run_id, "interrupted" if result.interrupted else "completed")
     return RunResult(
         run_id=run_id,
-        kind="detect",
+        kind=kind,
         outcomes=ordered,
         interrupted=result.interrupted,
         counts=dict(Counter(o.status for o in ordered)),

@@ -229,11 +229,29 @@ def _check_catalog(doc: dict[str, Any], path: Path) -> None:
                         raise PlaybookError(f"{where} must be a non-empty string", file=path)
                 else:
                     _strings(value, where, path)
+                if key in ("residue_paths", "paths"):
+                    for item in value:
+                        _check_deletable(item, where, path)
             if data.get("password", "none") not in _PASSWORD_KINDS:
                 raise PlaybookError(
                     f"{what}.{platform}.password must be one of {', '.join(_PASSWORD_KINDS)}",
                     file=path,
                 )
+
+
+def _check_deletable(item: str, where: str, path: Path) -> None:
+    """Paths the removal deletes recursively: absolute, no '..', and Kaspersky's own.
+
+    A catalog override is data, but a typo here must not become ``rm -rf /opt``.
+    """
+    parts = item.replace("\\", "/").split("/")
+    absolute = item.startswith("/") or (len(item) > 2 and item[1:3] in (":\\", ":/"))
+    if not absolute or ".." in parts or not any("kaspersky" in p.lower() for p in parts[1:]):
+        raise PlaybookError(
+            f"{where}: {item!r} is not a path kremove may delete: it must be absolute, without "
+            "'..', and have a directory or file named for Kaspersky in it",
+            file=path,
+        )
 
 
 def _build_catalog(doc: dict[str, Any], path: Path) -> Catalog:
@@ -320,7 +338,7 @@ def _parse_playbook(doc: Any, path: Path) -> Playbook:
             )
         if raw.get("for_each") not in FOR_EACH:
             raise PlaybookError(
-                f"step {raw['id']!r}: for_each must be 'product' or absent", file=path
+                f"step {raw['id']!r}: for_each must be 'product', 'finding' or absent", file=path
             )
         exit_codes = raw.get("exit_codes")
         valid_table = isinstance(exit_codes, dict) and all(

@@ -11,7 +11,7 @@ STEP_KINDS = ("detect", "remove", "verify")
 
 # What an exit code means to the engine (see exit_codes in catalog.yml).
 EXIT_MEANINGS = ("ok", "reboot", "absent", "retry", "failed")
-FOR_EACH = (None, "product")
+FOR_EACH = (None, "product", "finding")
 
 
 @dataclass(frozen=True)
@@ -19,8 +19,9 @@ class Step:
     """One templated command. ``readonly`` steps are the only ones a dry run executes.
 
     ``for_each: product`` repeats the step once per product found on the host, in the catalog's
-    removal order; ``when`` is a template expression that must be true for the step to run;
-    ``exit_codes`` names a table in the catalog (or maps codes itself) for what codes mean.
+    removal order (``finding``: once per installed finding, in the same order). ``when`` is an
+    expression that must be true for the step to run. ``exit_codes`` names a catalog table (or
+    maps codes itself) saying what each exit code means.
     """
 
     id: str

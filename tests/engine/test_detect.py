@@ -115,7 +115,7 @@ def test_template_error_stops_before_the_run_is_recorded(tmp_path: Path) -> None
 
 
 def test_secrets_never_reach_the_ledger(tmp_path: Path) -> None:
-    from orchestrator.engine.detect import HostJob, PreparedStep, run_host
+    from orchestrator.engine.host import HostDriver, HostJob, HostRun, PreparedStep
     from orchestrator.playbook.model import Step
     from orchestrator.playbook.render import Renderer
     from orchestrator.secrets import Redactor, Secret
@@ -139,15 +139,8 @@ def test_secrets_never_reach_the_ledger(tmp_path: Path) -> None:
             playbook_version="0",
             hosts=["controller"],
         )
-        outcome = run_host(
-            job,
-            run_id=run_id,
-            ledger=ledger,
-            catalog=load_playbooks().catalog,
-            redactor=redactor,
-            connector=Connector(),
-            host_timeout=30,
-        )
+        shared = HostRun(run_id, ledger, load_playbooks(), redactor, Connector(), 30)
+        outcome = HostDriver(job, shared).drive()
         ledger.finish_run(run_id, "completed")
     assert outcome.status == st.FAILED and value not in (outcome.reason or "")
     for path in tmp_path.iterdir():  # the database and its WAL, byte for byte

@@ -1,0 +1,338 @@
+"""One host, start to finish: connect → detect → plan → remove → verify → one final status.
+
+Every step is journaled in the ledger before its command is sent and completed after, with output
+scrubbed of secrets. Detection's findings are the host's pre-state; verification's its post-state.
+The plan is made from the findings and the catalog (products in removal order) and rendered in
+full before the first changing command is sent: a template error changes nothing.
+
+Idempotent by construction: a host on which detection finds nothing installed ends ``clean``
+after detection alone, so a second run over a cleaned fleet sends no changing command.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator import transports
+from orchestrator.engine import status as st
+from orchestrator.engine.outcome import HostOutcome, StepOutcome
+from orchestrator.errors import PlaybookError, TransportError
+from orchestrator.ledger import Ledger
+from orchestrator.playbook.loader import PlaybookSet
+from orchestrator.playbook.model import Finding, Product, Step
+from orchestrator.playbook.parsers import PARSERS, ParseError
+from orchestrator.playbook.render import RenderedCommand
+from orchestrator.secrets import Redactor
+from orchestrator.transports.base import CommandResult, Deadline, Transport
+
+CONNECT_TIMEOUT = 30.0
+VERIFY_RESERVE = 60.0  # seconds kept for verification when a removal step times out
+STDERR_EXCERPT = 400
+
+
+@dataclass(frozen=True)
+class PreparedStep:
+    step: Step
+    command: RenderedCommand
+    label: str = ""  # what the step is for: the product or finding it was rendered for
+
+    @property
+    def ledger_id(self) -> str:
+        return f"{self.step.id}:{self.label}" if self.label else self.step.id
+
+
+@dataclass(frozen=True)
+class HostJob:
+    """A host with every detection command it will receive, rendered before anything connects."""
+
+    host: Any  # inventory Host
+    platform: str
+    steps: tuple[PreparedStep, ...]
+    skip_reason: str | None = None
+    context: Mapping[str, Any] = field(default_factory=dict)  # the template context
+
+
+@dataclass
+class HostRun:
+    """What every host of a run shares."""
+
+    run_id: str
+    ledger: Ledger
+    playbooks: PlaybookSet
+    redactor: Redactor
+    connector: transports.Connector
+    host_timeout: float
+    remove: bool = False  # False: detect only
+
+
+class _Stop(Exception):
+    """Ends a host early with a status and reason."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class HostDriver:
+    def __init__(self, job: HostJob, run: HostRun) -> None:
+        self.job = job
+        self.run = run
+        self.name = job.host.name
+        self.steps: list[StepOutcome] = []
+        self.findings: list[Finding] = []
+        self.post: list[Finding] | None = None
+
+    # -- the state machine ----------------------------------------------------------------------
+
+    def drive(self) -> HostOutcome:
+        started = time.monotonic()
+        status, reason = self._drive(Deadline.after(self.run.host_timeout))
+        outcome = HostOutcome(
+            self.name,
+            status,
+            reason,
+            tuple(self.findings),
+            tuple(self.steps),
+            time.monotonic() - started,
+        )
+        self.run.ledger.host_finished(
+            self.run.run_id,
+            self.name,
+            status=status,
+            reason=reason,
+            findings=[f.to_dict() for f in self.findings],
+            post_findings=None if self.post is None else [f.to_dict() for f in self.post],
+        )
+        return outcome
+
+    def _drive(self, deadline: Deadline) -> tuple[str, str | None]:
+        if self.job.skip_reason:
+            return st.SKIPPED, self.job.skip_reason
+        transport = self.run.connector.for_host(self.job.host)
+        try:
+            transport.connect(deadline.sooner(CONNECT_TIMEOUT))
+            self.findings = self._observe(transport, self.job.steps, deadline)
+            installed = [f for f in self.findings if f.kind == "installed"]
+            if not installed:
+                return st.CLEAN, None
+            if not self.run.remove:
+                return st.FOUND, None
+            plan = self._plan(installed)
+            reboot = self._remove(transport, plan, deadline)
+            return self._verify(transport, deadline, reboot)
+        except _Stop as stop:
+            return stop.status, stop.reason
+        except TransportError as exc:
+            return exc.status, self.run.redactor.scrub(str(exc))
+        finally:
+            transport.close()
+
+    def _observe(
+        self, transport: Transport, steps: Sequence[PreparedStep], deadline: Deadline
+    ) -> list[Finding]:
+        """Run read-only steps and parse what they print into findings."""
+        found: list[Finding] = []
+        for prepared in steps:
+            result = self._execute(transport, prepared, deadline)
+            if result.timed_out:
+                raise _Stop(st.TIMEOUT, f"step {prepared.ledger_id!r} passed its deadline")
+            if result.exit_code != 0:
+                raise _Stop(st.FAILED, self._failure(prepared, result))
+            if prepared.step.parser:
+                try:
+                    found.extend(PARSERS[prepared.step.parser](result, self.run.playbooks.catalog))
+                except ParseError as exc:
+                    raise _Stop(st.FAILED, f"step {prepared.ledger_id!r}: {exc}") from None
+        return found
+
+    def _plan(self, installed: Sequence[Finding]) -> list[PreparedStep]:
+        """The removal steps for what was found, in catalog order, rendered in full."""
+        playbooks = self.run.playbooks
+        catalog = playbooks.catalog
+        unknown = sorted({f.product for f in installed if f.product not in catalog.products})
+        if unknown:
+            names = ", ".join(f.name for f in installed if f.product in unknown)
+            raise _Stop(
+                st.FAILED,
+                f"found {names}, which no catalog entry describes; add one with --playbooks DIR "
+                "or remove it by hand",
+            )
+        playbook = playbooks.playbook_for(self.job.platform, "remove")
+        if playbook is None:
+            raise _Stop(st.FAILED, f"no removal playbook for platform {self.job.platform}")
+        products = catalog.ordered(f.product for f in installed)
+        try:
+            return plan_steps(playbook.steps, products, installed, self.job.context, playbooks)
+        except PlaybookError as exc:
+            raise _Stop(st.FAILED, f"cannot plan the removal: {exc}") from None
+
+    def _remove(
+        self, transport: Transport, plan: Sequence[PreparedStep], deadline: Deadline
+    ) -> bool:
+        """Run the removal steps in order; stop at the first failure. True: a reboot is due."""
+        catalog = self.run.playbooks.catalog
+        reboot = False
+        for prepared in plan:
+            step = prepared.step
+            for attempt in range(step.retries + 1):
+                result = self._execute(transport, prepared, deadline)
+                if result.timed_out:
+                    self._verify_after_failure(transport, deadline)
+                    raise _Stop(st.TIMEOUT, f"step {prepared.ledger_id!r} passed its deadline")
+                meaning = catalog.exit_meaning(step.exit_codes, result.exit_code)
+                if meaning != "retry":
+                    break
+                if attempt < step.retries and deadline.remaining() > step.retry_delay + 60:
+                    time.sleep(step.retry_delay)
+                    continue
+                meaning = "failed"
+                break
+            if meaning == "failed":
+                reason = self._failure(prepared, result)
+                self._verify_after_failure(transport, deadline)
+                raise _Stop(st.FAILED, reason)
+            reboot = reboot or meaning == "reboot"
+        return reboot
+
+    def _verify(
+        self, transport: Transport, deadline: Deadline, reboot: bool
+    ) -> tuple[str, str | None]:
+        self.post = self._observe(transport, self._verify_steps(), deadline)
+        left = [f for f in self.post if f.kind == "installed"]
+        if left:
+            return st.FAILED, "verify still finds " + ", ".join(f.label() for f in left)
+        if reboot:
+            return st.REBOOT_PENDING, "the uninstaller asked for a reboot; verify again after it"
+        return st.REMOVED, None
+
+    def _verify_after_failure(self, transport: Transport, deadline: Deadline) -> None:
+        """Record the post-state of a host whose removal failed, when there is time for it."""
+        if deadline.remaining() < 1:
+            return
+        try:
+            self.post = self._observe(transport, self._verify_steps(), deadline)
+        except (_Stop, TransportError):
+            self.post = None
+
+    def _verify_steps(self) -> list[PreparedStep]:
+        playbooks = self.run.playbooks
+        playbook = playbooks.playbook_for(self.job.platform, "verify")
+        if playbook is None:
+            raise _Stop(st.FAILED, f"no verify playbook for platform {self.job.platform}")
+        try:
+            return [
+                PreparedStep(step, playbooks.renderer.render(step.template, self.job.context))
+                for step in playbook.steps
+            ]
+        except PlaybookError as exc:
+            raise _Stop(st.FAILED, f"cannot render verification: {exc}") from None
+
+    # -- one step ---------------------------------------------------------------------------------
+
+    def _execute(
+        self, transport: Transport, prepared: PreparedStep, deadline: Deadline
+    ) -> CommandResult:
+        step = prepared.step
+        ledger = self.run.ledger
+        key = ledger.step_started(
+            self.run.run_id,
+            self.name,
+            step_id=prepared.ledger_id,
+            kind=step.kind,
+            readonly=step.readonly,
+            command=prepared.command.shown,
+        )
+        try:
+            result = transport.run(
+                prepared.command.text, deadline.sooner(step.timeout), become=step.become
+            )
+        except TransportError as exc:
+            ledger.step_finished(
+                key,
+                exit_code=None,
+                stdout="",
+                stderr="",
+                timed_out=False,
+                error=self.run.redactor.scrub(str(exc)),
+            )
+            raise
+        scrub = self.run.redactor.scrub
+        ledger.step_finished(
+            key,
+            exit_code=result.exit_code,
+            stdout=scrub(result.stdout),
+            stderr=scrub(result.stderr),
+            timed_out=result.timed_out,
+        )
+        self.steps.append(
+            StepOutcome(
+                prepared.ledger_id,
+                step.kind,
+                prepared.command.shown,
+                result.exit_code,
+                result.timed_out,
+                result.duration,
+            )
+        )
+        return result
+
+    def _failure(self, prepared: PreparedStep, result: CommandResult) -> str:
+        text = self.run.redactor.scrub(result.stderr or result.stdout).strip()
+        excerpt = " | ".join(ln.strip() for ln in text.splitlines()[-4:] if ln.strip())
+        if len(excerpt) > STDERR_EXCERPT:
+            excerpt = "…" + excerpt[-STDERR_EXCERPT:]
+        code = "no exit status" if result.exit_code is None else f"exited {result.exit_code}"
+        return f"step {prepared.ledger_id!r} {code}" + (f": {excerpt}" if excerpt else "")
+
+
+def plan_steps(
+    steps: Sequence[Step],
+    products: Sequence[Product],
+    installed: Sequence[Finding],
+    context: Mapping[str, Any],
+    playbooks: PlaybookSet,
+) -> list[PreparedStep]:
+    """Render a removal playbook for the products found (already in removal order)."""
+    renderer = playbooks.renderer
+    found = [f.to_dict() for f in installed]
+    prepared: list[PreparedStep] = []
+    for step in steps:
+        for label, extra in _iterations(step, products, installed):
+            scope = {**context, "findings": found, **extra}
+            where = f"step {step.id!r}" + (f" for {label}" if label else "")
+            if step.when is not None and not renderer.evaluate(step.when, scope, where):
+                continue
+            try:
+                command = renderer.render(step.template, scope)
+            except PlaybookError as exc:
+                raise PlaybookError(f"{where}: {exc}") from None
+            prepared.append(PreparedStep(step, command, label))
+    return prepared
+
+
+def _iterations(
+    step: Step, products: Sequence[Product], installed: Sequence[Finding]
+) -> list[tuple[str, dict[str, Any]]]:
+    if step.for_each is None:
+        return [("", {"products": list(products)})]
+    out: list[tuple[str, dict[str, Any]]] = []
+    for product in products:
+        mine = [f for f in installed if f.product == product.id]
+        scope: dict[str, Any] = {
+            "product": product,
+            "found": [f.to_dict() for f in mine],
+            "packages": [f.evidence["package"] for f in mine if "package" in f.evidence],
+            "manager": next((f.evidence["manager"] for f in mine if "manager" in f.evidence), ""),
+        }
+        if step.for_each == "product":
+            out.append((product.id, scope))
+            continue
+        for finding in mine:
+            label = finding.evidence.get("product_code") or finding.evidence.get("package") or ""
+            name = f"{product.id}/{label}" if label else product.id
+            out.append((name, {**scope, "finding": finding.to_dict()}))
+    return out
