@@ -186,7 +186,7 @@ class HostDriver:
                 meaning = catalog.exit_meaning(step.exit_codes, result.exit_code)
                 if meaning != "retry":
                     break
-                if attempt < step.retries and deadline.remaining() > step.retry_delay + 60:
+                if attempt < step.retries and deadline.remaining() > step.retry_delay + 1:
                     time.sleep(step.retry_delay)
                     continue
                 meaning = "failed"
