@@ -38,6 +38,7 @@ from orchestrator.inventory import load_inventories, select
 from orchestrator.inventory.model import Host, Inventory, SecretRef
 from orchestrator.ledger import Ledger, resolve_ledger_path
 from orchestrator.playbook.loader import load_playbooks
+from orchestrator.playbook.model import Finding
 from orchestrator.playbook.quoting import utf16le_hex
 from orchestrator.secrets import Secret, SecretStore
 from orchestrator.transports import Connector
@@ -414,6 +415,16 @@ def _styled(status: str) -> str:
     return f"[{_STATUS_STYLE.get(status, 'red')}]{status}[/]"
 
 
+def _found_label(findings: Sequence[Finding]) -> str:
+    """Installed products first; leftover directories only counted, unless they are all there is."""
+    installed = [f.label() for f in findings if f.kind == "installed"]
+    residue = [f.label() for f in findings if f.kind != "installed"]
+    if not installed:
+        return ", ".join(residue)
+    more = f" (+{len(residue)} residue)" if residue else ""
+    return ", ".join(installed) + more
+
+
 def _print_result(result: RunResult, ledger_path: Path, as_json: bool) -> None:
     if as_json:
         _print_json(
@@ -430,7 +441,7 @@ def _print_result(result: RunResult, ledger_path: Path, as_json: bool) -> None:
     for column in ("host", "status", "found", "reason"):
         table.add_column(column, overflow="fold")
     for o in result.outcomes:
-        found = ", ".join(f.label() for f in o.findings)
+        found = _found_label(o.findings)
         table.add_row(escape(o.host), _styled(o.status), escape(found), escape(o.reason or ""))
     out.print(table)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items()))
