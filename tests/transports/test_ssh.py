@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -256,3 +258,32 @@ def test_connections_dropped_before_the_banner_are_retried(
         always.close()
     finally:
         relay.close()
+
+
+def test_ssh_agent_keys_are_used_when_the_inventory_names_no_key(
+    small_fleet: Fleet, inventory: Inventory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(
+        ["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(100):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(sock)}
+        subprocess.run(
+            ["ssh-add", str(small_fleet.client_key)], env=env, check=True, capture_output=True
+        )
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        host = replace(kind(small_fleet, inventory, "one_product"), key_file=None)
+        with SSHTransport(host, ssh_run(inventory)) as t:
+            t.connect(Deadline.after(20))
+            assert t.run("echo agent", Deadline.after(10)).stdout == "agent\n"
+        monkeypatch.delenv("SSH_AUTH_SOCK")
+        with SSHTransport(host, ssh_run(inventory)) as t, pytest.raises(AuthError):
+            t.connect(Deadline.after(20))  # no agent, no key file, no default identity
+    finally:
+        agent.terminate()
+        agent.wait(10)
