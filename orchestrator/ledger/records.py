@@ -78,6 +78,7 @@ class HostRecord:
     started: str | None
     finished: str | None
     post_findings: list[dict[str, Any]] | None = None  # after removal, when there was one
+    plan: list[dict[str, Any]] | None = None  # a dry run's steps for the host
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +89,7 @@ class HostRecord:
             "post_findings": (
                 None if self.post_findings is None else [dict(f) for f in self.post_findings]
             ),
+            "plan": None if self.plan is None else [dict(s) for s in self.plan],
             "started": self.started,
             "finished": self.finished,
         }

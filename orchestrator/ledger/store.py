@@ -112,6 +112,16 @@ _MIGRATIONS: Mapping[int, Sequence[str]] = {
         "CREATE INDEX events_by_run ON events (run_id, key)",
         # What detection found after removal (JSON array); NULL when nothing was removed.
         "ALTER TABLE run_hosts ADD COLUMN post_findings TEXT",
+        # A dry run's reviewed steps per host (JSON array), which `run --plan` executes.
+        "ALTER TABLE run_hosts ADD COLUMN plan TEXT",
+        # One run works a host at a time; a second run skips it while the first holds it.
+        """CREATE TABLE host_locks (
+            host     TEXT PRIMARY KEY,
+            run_id   TEXT NOT NULL,
+            node     TEXT NOT NULL,          -- hostname of the controller holding it
+            pid      INTEGER NOT NULL,
+            acquired TEXT NOT NULL
+        )""",
     ),
 }
 assert max(_MIGRATIONS) == SCHEMA_VERSION
@@ -300,6 +310,7 @@ class Ledger:
         reason: str | None,
         findings: Sequence[Mapping[str, Any]],
         post_findings: Sequence[Mapping[str, Any]] | None = None,
+        plan: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         """Record a host's outcome in a run; a later call for the same host replaces it.
 
@@ -311,15 +322,26 @@ class Ledger:
         host = safe_text(host)
         findings_json = _to_json([dict(f) for f in findings])
         post_json = None if post_findings is None else _to_json([dict(f) for f in post_findings])
+        plan_json = None if plan is None else _to_json([dict(s) for s in plan])
         reason = None if reason is None else safe_text(reason)
         with self._transaction(f"recording the outcome of {host!r}") as conn:
             self._require_host(conn, run_id, host)
             finished = now()
             conn.execute(
                 "UPDATE run_hosts SET status = ?, reason = ?, findings = ?, post_findings = ?,"
-                " finished = ?,"
+                " plan = ?, finished = ?,"
                 " started = COALESCE(started, ?) WHERE run_id = ? AND host = ?",
-                (status, reason, findings_json, post_json, finished, finished, run_id, host),
+                (
+                    status,
+                    reason,
+                    findings_json,
+                    post_json,
+                    plan_json,
+                    finished,
+                    finished,
+                    run_id,
+                    host,
+                ),
             )
 
     def record_event(
@@ -334,6 +356,56 @@ class Ledger:
             conn.execute(
                 "INSERT INTO events (run_id, host, kind, detail, at) VALUES (?, ?, ?, ?, ?)",
                 (run_id, host, safe_text(kind), _to_json(dict(detail)), now()),
+            )
+
+    def reopen_run(self, run_id: str) -> None:
+        """A halted, paused or interrupted run continues (``--resume``): running again."""
+        with self._transaction(f"reopening run {run_id!r}") as conn:
+            conn.execute(
+                "UPDATE runs SET status = ?, finished = NULL WHERE id = ?", (RUNNING, run_id)
+            )
+
+    def release_host(self, run_id: str, host: str) -> None:
+        """Forget a host's outcome in a run so that a resumed run works it again."""
+        with self._transaction(f"releasing {host!r}") as conn:
+            conn.execute(
+                "UPDATE run_hosts SET status = NULL, reason = NULL WHERE run_id = ? AND host = ?",
+                (run_id, safe_text(host)),
+            )
+
+    def lock_host(self, run_id: str, host: str, node: str, pid: int) -> str | None:
+        """Take ``host`` for ``run_id``; None when taken, else the run that holds it.
+
+        A lock whose run is no longer running, or whose process on this node is gone, is stale
+        and taken over: a crashed kremove does not keep hosts locked.
+        """
+        import os
+
+        host = safe_text(host)
+        with self._transaction(f"locking {host!r}") as conn:
+            row = conn.execute(
+                "SELECT l.run_id, l.node, l.pid, r.status FROM host_locks l"
+                " LEFT JOIN runs r ON r.id = l.run_id WHERE l.host = ?",
+                (host,),
+            ).fetchone()
+            if row is not None and row[0] != run_id:
+                holder, holder_node, holder_pid, holder_status = row
+                alive = holder_status == RUNNING and (
+                    holder_node != node or _pid_alive(int(holder_pid), os)
+                )
+                if alive:
+                    return str(holder)
+            conn.execute(
+                "INSERT OR REPLACE INTO host_locks (host, run_id, node, pid, acquired)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (host, run_id, node, pid, now()),
+            )
+        return None
+
+    def unlock_host(self, run_id: str, host: str) -> None:
+        with self._transaction(f"unlocking {host!r}") as conn:
+            conn.execute(
+                "DELETE FROM host_locks WHERE host = ? AND run_id = ?", (safe_text(host), run_id)
             )
 
     def finish_run(self, run_id: str, status: str) -> None:
@@ -393,7 +465,7 @@ class Ledger:
                 (run_id,),
             ).fetchone()
             hosts = conn.execute(
-                "SELECT host, status, reason, findings, started, finished, post_findings"
+                "SELECT host, status, reason, findings, started, finished, post_findings, plan"
                 " FROM run_hosts"
                 " WHERE run_id = ? ORDER BY position",
                 (run_id,),
@@ -421,6 +493,7 @@ class Ledger:
                     reason=h[2],
                     findings=json.loads(h[3]),
                     post_findings=None if h[6] is None else json.loads(h[6]),
+                    plan=None if h[7] is None else json.loads(h[7]),
                     started=h[4],
                     finished=h[5],
                 )
@@ -625,3 +698,13 @@ def _ledger_error(path: Path, exc: sqlite3.Error, doing: str) -> LedgerError:
     else:
         message = f"ledger {path}: {doing} failed: {detail}"
     return LedgerError(_one_line(message))
+
+
+def _pid_alive(pid: int, os: Any) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

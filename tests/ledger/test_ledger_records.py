@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -95,7 +97,7 @@ def test_to_dict_is_json_with_stable_keys(ledger: Ledger, start: StartRun) -> No
         "inventory_digest", "playbook_version", "meta", "counts", "hosts", "steps", "events",
     ]  # fmt: skip
     assert list(doc["hosts"][0]) == [
-        "host", "status", "reason", "findings", "post_findings", "started", "finished",
+        "host", "status", "reason", "findings", "post_findings", "plan", "started", "finished",
     ]  # fmt: skip
     assert list(doc["steps"][0]) == [
         "key", "host", "seq", "step_id", "kind", "readonly", "command", "started", "finished",
@@ -274,9 +276,37 @@ def test_a_version_1_ledger_is_upgraded_in_place(ledger_path: Path, start: Start
     conn = sqlite3.connect(ledger_path)  # back to what kremove 0.1 wrote
     conn.execute("DROP TABLE events")
     conn.execute("ALTER TABLE run_hosts DROP COLUMN post_findings")
+    conn.execute("ALTER TABLE run_hosts DROP COLUMN plan")
+    conn.execute("DROP TABLE host_locks")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()
     with Ledger.open(ledger_path) as ledger:
         ledger.record_event(run_id, "web1", "hostkey_pinned", {"fingerprint": "SHA256:x"})
         assert ledger.get_run(run_id).events[0].kind == "hostkey_pinned"
+
+
+def test_a_host_is_worked_by_one_run_at_a_time(ledger: Ledger, start: StartRun) -> None:
+    first = start(ledger, hosts=["web1", "web2"])
+    second = start(ledger, hosts=["web1"])
+    assert ledger.lock_host(first, "web1", "ctl", os.getpid()) is None
+    assert ledger.lock_host(first, "web1", "ctl", os.getpid()) is None  # its own lock again
+    assert ledger.lock_host(second, "web1", "ctl", os.getpid()) == first
+    assert ledger.lock_host(second, "web1", "other-node", 1) == first
+    ledger.unlock_host(first, "web1")
+    assert ledger.lock_host(second, "web1", "ctl", os.getpid()) is None
+
+
+def test_a_lock_left_by_a_dead_or_finished_run_is_taken_over(
+    ledger: Ledger, start: StartRun
+) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    crashed = start(ledger, hosts=["web1"])
+    assert ledger.lock_host(crashed, "web1", "ctl", dead.pid) is None
+    other = start(ledger, hosts=["web1"])
+    assert ledger.lock_host(other, "web1", "ctl", os.getpid()) is None  # the pid is gone
+    finished = start(ledger, hosts=["web2"])
+    assert ledger.lock_host(finished, "web2", "far-away", 1) is None
+    ledger.finish_run(finished, "completed")
+    assert ledger.lock_host(other, "web2", "ctl", os.getpid()) is None  # its run is over
