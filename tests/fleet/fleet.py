@@ -19,6 +19,7 @@ import functools
 import hashlib
 import json
 import os
+import plistlib
 import random
 import re
 import secrets
@@ -37,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from tests.fleet import layers, procs
+from tests.fleet import layers, macos, procs
 from tests.fleet.kinds import (
     BEHIND_JUMP,
     CHANGED_HOSTKEY,
@@ -86,10 +87,16 @@ class FleetHost:
     host_key_fingerprint: str | None  # "SHA256:..." of the key sshd presents; None: no sshd
     jump: str | None  # name of the jump host (behind_jump)
     expected_packages: dict[str, str] = field(default_factory=dict)  # installed when (re)started
+    expected_receipts: dict[str, str] = field(default_factory=dict)  # Kaspersky pkgutil receipts
 
     @property
     def has_system(self) -> bool:
         return KINDS[self.kind].has_system
+
+    @property
+    def platform(self) -> str:
+        """linux, or macos for the kinds dressed as Macs with shims (tests/fleet/macos.py)."""
+        return KINDS[self.kind].platform
 
 
 @dataclass
@@ -321,6 +328,7 @@ class Fleet:
                     else None,
                     jump=jump,
                     expected_packages=KINDS[kind].packages(),
+                    expected_receipts=KINDS[kind].receipts(),
                 )
             )
             if runtime is None:
@@ -405,6 +413,9 @@ class Fleet:
                     sshd,
                     uid=self._uid,
                     log=base / "start.log",
+                    mac=macos.launcher_spec(self.workdir / "layers", base)
+                    if host.platform == "macos"
+                    else None,
                 )
             )
         result = layers.launch("spawn", specs)
@@ -634,6 +645,9 @@ class Fleet:
                     "packages": self.kaspersky_packages(host.name)
                     if running and host.has_system
                     else {},
+                    "receipts": self.kaspersky_receipts(host.name)
+                    if running and host.platform == "macos"
+                    else {},
                 }
             )
         return rows
@@ -688,6 +702,30 @@ class Fleet:
         """dpkg_status limited to the packages the fleet's kinds install."""
         ours = {make().package for makers in PACKAGE_TEMPLATES.values() for make in makers}
         return {k: v for k, v in self.dpkg_status(name).items() if k in ours}
+
+    def receipts(self, name: str) -> dict[str, str]:
+        """pkgutil receipt id -> version on a macOS-kind host now, read from the receipt plists
+        in its /var/db/receipts (not through the pkgutil shim)."""
+        folder = Path(f"/proc/{self._pid(name)}/root/{macos.RECEIPTS}")
+        found: dict[str, str] = {}
+        for path in sorted(folder.glob("*.plist")) if folder.is_dir() else ():
+            with path.open("rb") as handle:
+                doc = plistlib.load(handle)
+            found[str(doc["PackageIdentifier"])] = str(doc.get("PackageVersion", ""))
+        return found
+
+    def kaspersky_receipts(self, name: str) -> dict[str, str]:
+        """receipts limited to Kaspersky's (com.kaspersky.*)."""
+        return {k: v for k, v in self.receipts(name).items() if k.startswith("com.kaspersky.")}
+
+    def launchd_jobs(self, name: str) -> dict[str, str]:
+        """label -> domain ("system", "gui/501") of every job loaded on a macOS-kind host now,
+        from the launchctl shim's state file."""
+        path = Path(f"/proc/{self._pid(name)}/root/{macos.LAUNCHD_STATE}")
+        if not path.exists():
+            return {}
+        jobs = json.loads(path.read_text())["jobs"]
+        return {str(job["label"]): str(job["domain"]) for job in jobs}
 
     def run_on_host(
         self, name: str, argv: Sequence[str], *, input: str | None = None
@@ -778,6 +816,8 @@ class Fleet:
         groups: dict[str, Any] = {}
         for host in chosen:
             entry: dict[str, Any] = {"address": host.address, "port": host.port}
+            if host.platform != defaults["platform"]:
+                entry["platform"] = host.platform
             if host.key_file is not None:
                 entry["key_file"] = str(key)
             if host.password_env:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tests.fleet import debs
+from tests.fleet import debs, macos
 
 CLEAN = "clean"
 ONE_PRODUCT = "one_product"
@@ -24,6 +24,9 @@ PASSWORD_ONLY = "password_only"
 JUMP = "jump"
 BEHIND_JUMP = "behind_jump"
 WRONG_SUDO_PASSWORD = "wrong_sudo_password"
+MACOS_CLEAN = "macos_clean"
+MACOS_KAV = "macos_kav"
+MACOS_UNINSTALL_FAILS = "macos_uninstall_fails"
 
 # Package templates: layer name -> the packages dpkg installs into it.
 PACKAGE_TEMPLATES: dict[str, tuple[Callable[[], debs.DebSpec], ...]] = {
@@ -40,6 +43,7 @@ class Kind:
     layers: tuple[str, ...] = ()  # above the base layer, top first
     has_system: bool = True  # False: no sshd at all, only a port (unreachable, silent)
     description: str = ""
+    platform: str = "linux"  # macos: a Linux namespace dressed as a Mac with shims (macos.py)
 
     def packages(self) -> dict[str, str]:
         """name -> version of the packages a fresh host of this kind has installed."""
@@ -48,6 +52,20 @@ class Kind:
             for make in PACKAGE_TEMPLATES.get(layer, ()):
                 spec = make()
                 found.setdefault(spec.package, spec.version)
+        return found
+
+    def receipts(self) -> dict[str, str]:
+        """Kaspersky pkgutil receipt id -> version of a fresh host of this (macOS) kind."""
+        found: dict[str, str] = {}
+        for layer in self.layers:
+            found = {**macos.receipts_of(layer), **found}
+        return found
+
+    def launchd_jobs(self) -> dict[str, str]:
+        """Kaspersky launchd label -> domain loaded on a fresh host of this (macOS) kind."""
+        found: dict[str, str] = {}
+        for layer in self.layers:
+            found = {**macos.jobs_of(layer), **found}
         return found
 
 
@@ -102,6 +120,26 @@ KINDS: dict[str, Kind] = {
             (SUDO_PASSWORD_LAYER, "pkgs-kesl"),
             description="like one_product; sudo asks for kops's password and the inventory "
             "references a wrong one",
+        ),
+        Kind(
+            MACOS_CLEAN,
+            (macos.BASE_LAYER,),
+            description="a Mac (shims) with no Kaspersky product",
+            platform="macos",
+        ),
+        Kind(
+            MACOS_KAV,
+            (macos.KAV_LAYER, macos.BASE_LAYER),
+            description="a Mac (shims) with Kaspersky Anti-Virus for Mac 11.3.0.520 and the "
+            "Network Agent, each with a working UninstallScript",
+            platform="macos",
+        ),
+        Kind(
+            MACOS_UNINSTALL_FAILS,
+            (macos.KAV_FAILS_LAYER, macos.BASE_LAYER),
+            description="like macos_kav, but KAV's UninstallScript exits 1 with a message on "
+            "stderr and changes nothing",
+            platform="macos",
         ),
     )
 }

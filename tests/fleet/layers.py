@@ -8,6 +8,8 @@
   The packages' file lists then drop the line ``/opt``: a host's /opt is a mount point on a
   read-only root, so dpkg must not try to rmdir it when a purge leaves it empty (EROFS).
 - ``sudo-password``: sudoers where kops must give its password.
+- ``macos-*``: the Mac tree, receipts, launchd state and shim commands of the macOS kinds
+  (built by macos.py, without dpkg).
 
 Nothing outside the fleet's work directory is written.
 """
@@ -23,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.fleet import debs
+from tests.fleet import debs, macos
 from tests.fleet.kinds import PACKAGE_TEMPLATES, SUDO_PASSWORD_LAYER
 
 HERE = Path(__file__).resolve().parent
@@ -130,6 +132,7 @@ def host_spec(
     *,
     uid: int | None = None,
     log: Path | None = None,
+    mac: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What launcher.py needs to start one host (see its docstring for what it does)."""
     for path in (*layers, upper, work, stage):
@@ -147,6 +150,7 @@ def host_spec(
         "argv": argv,
         "env": {"PATH": PATH, "LANG": "C.UTF-8"},
         "log": str(log) if log else None,
+        "macos": mac,
     }
 
 
@@ -192,4 +196,6 @@ def build_template(name: str, layers_dir: Path, debs_dir: Path) -> Path:
 def build_layer(name: str, layers_dir: Path, debs_dir: Path) -> Path:
     if name == SUDO_PASSWORD_LAYER:
         return build_sudo_password_layer(layers_dir / name)
+    if name in macos.LAYERS:
+        return macos.build_layer(name, layers_dir / name)
     return build_template(name, layers_dir, debs_dir)
