@@ -32,7 +32,9 @@ from rich.table import Table
 import orchestrator
 from orchestrator.engine import runner
 from orchestrator.engine import status as st
+from orchestrator.engine.host import Reviewed, finding_key
 from orchestrator.engine.outcome import RunResult
+from orchestrator.engine.waves import Window, batch_sizes, failure_budget
 from orchestrator.errors import InputError, KremoveError
 from orchestrator.inventory import load_inventories, select
 from orchestrator.inventory.model import Host, Inventory, SecretRef
@@ -262,43 +264,162 @@ def detect(
     )
 
 
+OptionalInventoryOpt = typer.Option(
+    None,
+    "-i",
+    "--inventory",
+    help="Inventory file (kremove YAML, Ansible INI/YAML or CSV); repeat to merge. "
+    "Not needed with --resume or --plan (the run or plan remembers its own).",
+)
+ForksOpt = typer.Option(
+    runner.DEFAULT_FORKS, "--forks", min=1, max=2000, help="Hosts worked on at once."
+)
+HostTimeoutOpt = typer.Option(
+    runner.DEFAULT_HOST_TIMEOUT,
+    "--host-timeout",
+    min=1,
+    help="Seconds a host may take in all (detect, remove, verify) before it ends 'timeout'.",
+)
+PasswordEnvOpt = typer.Option(
+    None,
+    "--uninstall-password-env",
+    metavar="VAR",
+    help="Environment variable holding the products' uninstall (protection) password: "
+    "KES KLPASSWD, Network Agent KLUNINSTPASSWD.",
+)
+PasswordFileOpt = typer.Option(
+    None, "--uninstall-password-file", help="File holding the uninstall password."
+)
+PlaybooksOpt = typer.Option(
+    [], "--playbooks", help="Extra playbooks directory; overrides the built-in ones."
+)
+AcceptKeysOpt = typer.Option(
+    False,
+    "--accept-new-hostkeys",
+    help="Pin the key of an SSH host seen for the first time (recorded in the ledger).",
+)
+
+
 @app.command(
-    epilog="Example: kremove run -i fleet.yml --limit canary --yes "
-    "--uninstall-password-env KES_PASSWORD"
+    "plan",
+    epilog="Example: kremove plan -i fleet.yml --limit canary   then   kremove run --plan PLAN_ID",
+)
+def plan_command(
+    inventory: list[Path] = InventoryOpt,
+    limit: str | None = LimitOpt,
+    offline: bool = typer.Option(
+        False,
+        "--offline",
+        help="Do not connect: show the steps every catalog product would get on each platform "
+        "(for a change board).",
+    ),
+    forks: int = ForksOpt,
+    host_timeout: float = HostTimeoutOpt,
+    uninstall_password_env: str | None = PasswordEnvOpt,
+    uninstall_password_file: Path | None = PasswordFileOpt,
+    playbooks: list[Path] = PlaybooksOpt,
+    accept_new_hostkeys: bool = AcceptKeysOpt,
+    ledger: Path | None = LedgerOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """The dry run: connect, run only read-only steps, and show per host what was found, the exact
+    commands the removal would send in order (secrets masked) and the status to expect.
+
+    The plan is saved in the ledger; `kremove run --plan PLAN_ID` executes exactly these steps.
+    """
+    inv, hosts = _load(inventory, limit)
+    content = load_playbooks(playbooks)
+    if offline:
+        _print_offline_plan(hosts, content, as_json)
+        return
+    ledger_path = resolve_ledger_path(ledger)
+    secrets, connector = _connect_setup(inv, hosts, ledger_path, accept_new_hostkeys)
+    template_secrets = _uninstall_password(secrets, uninstall_password_env, uninstall_password_file)
+    meta = _resume_meta(
+        inventory, limit, playbooks, uninstall_password_env, uninstall_password_file
+    )
+    with (
+        Ledger.open(ledger_path) as book,
+        _progress(len(hosts), "plan", as_json) as on_event,
+    ):
+        result = runner.plan(
+            hosts,
+            playbooks=content,
+            ledger=book,
+            info=_run_info(inv),
+            connector=connector,
+            secrets=secrets,
+            template_secrets=template_secrets,
+            forks=forks,
+            host_timeout=host_timeout,
+            on_event=on_event,
+            meta=meta,
+        )
+        record = book.get_run(result.run_id)
+        path = book.path
+    _print_plan(result, record, path, as_json)
+    raise typer.Exit(_exit_code(result))
+
+
+@app.command(
+    epilog="Example: kremove run -i fleet.yml --batches 1,10%,100% --max-fail 2 --yes; "
+    "kremove run --resume RUN_ID --yes"
 )
 def run(
-    inventory: list[Path] = InventoryOpt,
+    inventory: list[Path] | None = OptionalInventoryOpt,
     limit: str | None = LimitOpt,
     yes: bool = typer.Option(
         False, "--yes", "-y", help="Do not ask for confirmation (required without a terminal)."
     ),
-    forks: int = typer.Option(
-        runner.DEFAULT_FORKS, "--forks", min=1, max=2000, help="Hosts worked on at once."
-    ),
-    host_timeout: float = typer.Option(
-        runner.DEFAULT_HOST_TIMEOUT,
-        "--host-timeout",
-        min=1,
-        help="Seconds a host may take in all (detect, remove, verify) before it ends 'timeout'.",
-    ),
-    uninstall_password_env: str | None = typer.Option(
+    batches: str | None = typer.Option(
         None,
-        "--uninstall-password-env",
-        metavar="VAR",
-        help="Environment variable holding the products' uninstall (protection) password: "
-        "KES KLPASSWD, Network Agent KLUNINSTPASSWD.",
+        "--batches",
+        help="Wave sizes, counts or percentages of the selected hosts, the last repeating: "
+        "1,5,10%,100% (a canary, then growing batches).",
     ),
-    uninstall_password_file: Path | None = typer.Option(
-        None, "--uninstall-password-file", help="File holding the uninstall password."
+    max_fail: str | None = typer.Option(
+        None,
+        "--max-fail",
+        help="Failure budget over the whole run (3 or 5%): failed, unreachable, auth_failed, "
+        "hostkey_rejected and timeout all count. Past it no new host starts; exit 3.",
     ),
-    playbooks: list[Path] = typer.Option(
-        [], "--playbooks", help="Extra playbooks directory; overrides the built-in ones."
+    pause_after: int | None = typer.Option(
+        None, "--pause-after", min=1, help="Stop as 'paused' after this many batches."
     ),
-    accept_new_hostkeys: bool = typer.Option(
-        False,
-        "--accept-new-hostkeys",
-        help="Pin the key of an SSH host seen for the first time (recorded in the ledger).",
+    confirm: bool = typer.Option(
+        False, "--confirm", help="Ask before each batch after the first (needs a terminal)."
     ),
+    window: str | None = typer.Option(
+        None,
+        "--window",
+        help="Change window, HH:MM-HH:MM (may pass midnight). Outside it nothing starts (exit "
+        "4); when it closes no new host starts and the run can be resumed.",
+    ),
+    tz: str | None = typer.Option(
+        None, "--tz", help="Time zone of --window, e.g. Europe/Paris (default: local time)."
+    ),
+    resume: str | None = typer.Option(
+        None,
+        "--resume",
+        metavar="RUN_ID",
+        help="Continue a halted, paused, window-closed or interrupted run with its settings.",
+    ),
+    plan_id: str | None = typer.Option(
+        None,
+        "--plan",
+        metavar="PLAN_ID",
+        help="Execute a reviewed plan: each host gets exactly the planned steps, or is skipped "
+        "as drifted when its findings or steps changed.",
+    ),
+    allow_drift: bool = typer.Option(
+        False, "--allow-drift", help="With --plan: remove on drifted hosts anyway."
+    ),
+    forks: int = ForksOpt,
+    host_timeout: float = HostTimeoutOpt,
+    uninstall_password_env: str | None = PasswordEnvOpt,
+    uninstall_password_file: Path | None = PasswordFileOpt,
+    playbooks: list[Path] = PlaybooksOpt,
+    accept_new_hostkeys: bool = AcceptKeysOpt,
     ledger: Path | None = LedgerOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -306,14 +427,75 @@ def run(
     verify it is gone. Every step is recorded in the ledger with the host's pre- and post-state.
 
     A host where nothing is installed ends 'clean' after detection alone. Exit 0 when every host
-    ends clean or removed; 1 otherwise (failed, reboot_pending, unreachable, ...).
+    ends clean or removed; 1 otherwise; 3 halted on the failure budget; 4 outside the window.
     """
-    inv, hosts = _load(inventory, limit)
-    content = load_playbooks(playbooks)
     ledger_path = resolve_ledger_path(ledger)
+    reviewed = None
+    if resume or plan_id:
+        if resume and plan_id:
+            raise InputError("--resume and --plan cannot be combined")
+        with _open_existing(ledger) as book:
+            source = book.get_run(resume or plan_id or "")
+        if resume and source.status not in ("halted", "paused", "interrupted", "running"):
+            raise InputError(
+                f"run {source.id} is {source.status}; only a halted, paused or interrupted run "
+                "can be resumed"
+            )
+        if plan_id and source.kind != "plan":
+            raise InputError(f"run {source.id} is a {source.kind} run, not a plan")
+        stored = source.meta
+        inventory = inventory or [Path(p) for p in stored.get("inventory", [])]
+        limit = limit if limit is not None else stored.get("limit")
+        playbooks = playbooks or [Path(p) for p in stored.get("playbooks", [])]
+        uninstall_password_env = uninstall_password_env or stored.get("uninstall_password_env")
+        if uninstall_password_file is None and stored.get("uninstall_password_file"):
+            uninstall_password_file = Path(stored["uninstall_password_file"])
+        if resume:
+            batches = batches or stored.get("batches")
+            max_fail = max_fail or stored.get("max_fail")
+            window = window or stored.get("window")
+            tz = tz or (stored.get("tz") if stored.get("tz") != "local time" else None)
+            forks = stored.get("forks", forks)
+            host_timeout = stored.get("host_timeout", host_timeout)
+        else:
+            reviewed = _reviewed(source)
+        if not inventory:
+            raise InputError(f"run {source.id} does not record its inventory; give it with -i")
+    if not inventory:
+        raise InputError("give an inventory with -i (or continue a run with --resume RUN_ID)")
+    if confirm and not _can_prompt():
+        raise InputError("--confirm needs a terminal to ask on; use --pause-after instead")
+    wave = runner.WaveSettings(
+        batches=batches,
+        max_fail=max_fail,
+        pause_after=pause_after,
+        window=None if window is None else Window.parse(window, tz),
+        confirm=_confirm_batch if confirm else None,
+    )
+    inv, hosts = _load(inventory, limit)
+    if reviewed is not None:
+        hosts = [h for h in hosts if h.name in reviewed] or hosts
+    if resume:
+        with _open_existing(ledger) as book:
+            selected = [h.host for h in book.get_run(resume).hosts]
+        missing = sorted(set(selected) - {h.name for h in hosts})
+        if missing:
+            raise InputError(
+                f"run {resume}: hosts {', '.join(missing[:5])} are no longer in the inventory"
+            )
+        order = {name: i for i, name in enumerate(selected)}
+        hosts = sorted((h for h in hosts if h.name in order), key=lambda h: order[h.name])
+    batch_sizes(batches, len(hosts))  # a bad --batches is an input error before anything runs
+    failure_budget(max_fail, len(hosts))
+    content = load_playbooks(playbooks)
     secrets, connector = _connect_setup(inv, hosts, ledger_path, accept_new_hostkeys)
     template_secrets = _uninstall_password(secrets, uninstall_password_env, uninstall_password_file)
     _confirm_changes(len(hosts), yes)
+    meta = _resume_meta(
+        inventory, limit, playbooks, uninstall_password_env, uninstall_password_file
+    )
+    if plan_id:
+        meta["plan"] = plan_id
     with (
         Ledger.open(ledger_path) as book,
         _progress(len(hosts), "remove", as_json) as on_event,
@@ -329,12 +511,176 @@ def run(
             forks=forks,
             host_timeout=host_timeout,
             on_event=on_event,
+            wave=wave,
+            meta=meta,
+            resume=None if not resume else book.get_run(resume).id,
+            reviewed=reviewed,
+            allow_drift=allow_drift,
         )
         path = book.path
     _print_result(result, path, as_json)
-    raise typer.Exit(
-        st.exit_code([o.status for o in result.outcomes], interrupted=result.interrupted)
+    raise typer.Exit(_exit_code(result))
+
+
+def _print_plan(result: RunResult, record: Any, ledger_path: Path, as_json: bool) -> None:
+    hosts = record.hosts
+    summary = _plan_summary(hosts)
+    if as_json:
+        _print_json(
+            {
+                "plan": result.run_id,
+                "counts": result.counts,
+                "summary": summary,
+                "hosts": [
+                    {
+                        "host": h.host,
+                        "status": h.status,
+                        "reason": h.reason,
+                        "findings": h.findings,
+                        "steps": h.plan or [],
+                    }
+                    for h in hosts
+                ],
+            }
+        )
+        return
+    for h in hosts:
+        out.print(
+            f"[bold]{escape(h.host)}[/]  {_styled(h.status or 'pending')}  {escape(h.reason or '')}"
+        )
+        for f in h.findings:
+            if f.get("kind") == "installed":
+                out.print(f"  found  {escape(_finding_label(f))}")
+        for n, step in enumerate(h.plan or [], 1):
+            flags = "read-only" if step["readonly"] else "CHANGES"
+            become = ", sudo" if step.get("become") else ""
+            out.print(f"  {n}. {escape(step['step'])}  ({flags}{become})")
+            for line in str(step["command"]).splitlines():
+                out.print(f"       {escape(line)}")
+    out.print(escape(summary["text"]))
+    out.print(
+        f"plan [bold]{result.run_id}[/] saved in {ledger_path}; execute exactly these steps with: "
+        f"kremove run --plan {result.run_id}"
     )
+
+
+def _plan_summary(hosts: Sequence[Any]) -> dict[str, Any]:
+    removals: dict[str, set[str]] = {}
+    for h in hosts:
+        if h.status != st.PLANNED:
+            continue
+        for f in h.findings:
+            if f.get("kind") == "installed":
+                removals.setdefault(_finding_label(f), set()).add(h.host)
+    statuses: dict[str, int] = {}
+    for h in hosts:
+        if h.status != st.PLANNED:
+            statuses[h.status or "pending"] = statuses.get(h.status or "pending", 0) + 1
+    parts = [
+        f"{what} from {len(names)} host{'s' if len(names) != 1 else ''}"
+        for what, names in sorted(removals.items())
+    ]
+    text = ("would remove " + ", ".join(parts)) if parts else "nothing to remove"
+    if statuses:
+        text += "; " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
+    return {
+        "text": text,
+        "removals": {what: sorted(names) for what, names in removals.items()},
+        "statuses": statuses,
+    }
+
+
+def _print_offline_plan(hosts: Sequence[Host], content: Any, as_json: bool) -> None:
+    """What each catalog product would get on each platform, without connecting anywhere."""
+    from orchestrator.engine.detect import host_platform, template_context
+    from orchestrator.engine.host import plan_steps
+
+    catalog = content.catalog
+    by_platform: dict[str, list[Host]] = {}
+    for h in hosts:
+        by_platform.setdefault(host_platform(h), []).append(h)
+    doc: dict[str, Any] = {}
+    for platform, members in sorted(by_platform.items()):
+        playbook = content.playbook_for(platform, "remove")
+        products = [p for p in catalog.ordered() if p.on(platform)]
+        findings = [f for p in products for f in _assumed_findings(p, platform)]
+        steps = []
+        if playbook is not None and findings:
+            context = template_context(members[0], content)
+            prepared = plan_steps(playbook.steps, products, findings, context, content)
+            steps = [
+                {"step": p.ledger_id, "readonly": p.step.readonly, "command": p.command.shown}
+                for p in prepared
+            ]
+        doc[platform] = {"hosts": [h.name for h in members], "steps": steps}
+    if as_json:
+        _print_json({"offline": True, "platforms": doc})
+        return
+    for platform, entry in doc.items():
+        names = ", ".join(entry["hosts"][:5]) + (" ..." if len(entry["hosts"]) > 5 else "")
+        out.print(
+            f"[bold]{platform}[/]: {len(entry['hosts'])} hosts ({escape(names)}); "
+            "if every catalog product were found, in this order:"
+        )
+        for n, step in enumerate(entry["steps"], 1):
+            out.print(f"  {n}. {escape(step['step'])}")
+            for line in str(step["command"]).splitlines():
+                out.print(f"       {escape(line)}")
+    out.print("offline plan: nothing was contacted; run kremove plan to see what each host has")
+
+
+def _assumed_findings(product: Any, platform: str) -> list[Finding]:
+    entry = product.on(platform)
+    version = "<found version>"
+    if platform == "linux":
+        return [
+            Finding(
+                product.id, product.name, version, "installed", {"manager": "dpkg", "package": p}
+            )
+            for p in entry.get("packages", ())[:1]
+        ]
+    if platform == "windows":
+        codes = entry.get("product_codes", ()) or ("{PRODUCT-CODE-FOUND-ON-THE-HOST}",)
+        return [Finding(product.id, product.name, version, "installed", {"product_code": codes[0]})]
+    return [Finding(product.id, product.name, version, "installed", {})]
+
+
+def _exit_code(result: RunResult) -> int:
+    if result.stop == "halted":
+        return st.EXIT_HALTED
+    if result.stop == "window":
+        return st.EXIT_WINDOW
+    return st.exit_code([o.status for o in result.outcomes], interrupted=result.interrupted)
+
+
+def _resume_meta(
+    inventory: Sequence[Path],
+    limit: str | None,
+    playbooks: Sequence[Path],
+    password_env: str | None,
+    password_file: Path | None,
+) -> dict[str, Any]:
+    """What --resume and --plan need to select the same hosts again (no secret values)."""
+    return {
+        "inventory": [str(p.resolve()) for p in inventory],
+        "limit": limit,
+        "playbooks": [str(p.resolve()) for p in playbooks],
+        "uninstall_password_env": password_env,
+        "uninstall_password_file": None if password_file is None else str(password_file),
+    }
+
+
+def _reviewed(plan: Any) -> dict[str, Reviewed]:
+    out = {}
+    for h in plan.hosts:
+        findings = tuple(finding_key(f) for f in h.findings if f.get("kind") == "installed")
+        steps = tuple(s["command"] for s in (h.plan or []))
+        out[h.host] = Reviewed(h.status or "pending", findings, steps)
+    return out
+
+
+def _confirm_batch(done: int, total: int) -> bool:
+    return typer.confirm(f"{done} of {total} batches done. Start the next batch?", err=True)
 
 
 def _uninstall_password(
@@ -457,8 +803,12 @@ def _progress(total: int, what: str, quiet: bool) -> Iterator[Callable[[runner.E
     Interruptions are announced either way, because the operator must know what Ctrl-C did.
     """
     counts = {"in_flight": 0, "found": 0, "failed": 0}
+    budget: dict[str, int | None] = {"total": None}
 
     def announce(event: runner.Event) -> None:
+        if isinstance(event, runner.BatchStarted) and event.count > 1:
+            left = "" if event.budget is None else f", failure budget left {event.budget_left}"
+            err.print(f"kremove: batch {event.index} of {event.count}: {event.size} hosts{left}")
         if isinstance(event, runner.Stopping):
             err.print(
                 f"[yellow]kremove: stopping: no new host starts; {event.in_flight} in flight "
@@ -469,21 +819,23 @@ def _progress(total: int, what: str, quiet: bool) -> Iterator[Callable[[runner.E
         yield announce
         return
     with Progress(
-        TextColumn(f"[bold]{what}[/]"),
+        TextColumn(f"[bold]{what}[/]" + "{task.fields[batch]}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn(
             "done  {task.fields[in_flight]} in flight  {task.fields[found]} found  "
             "[red]{task.fields[failed]} failed[/]"
         ),
-        TextColumn("{task.fields[rate]}"),
+        TextColumn("{task.fields[budget]}{task.fields[rate]}"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
         console=err,
         transient=True,
     ) as progress:
-        task = progress.add_task(what, total=total, in_flight=0, found=0, failed=0, rate="")
+        task = progress.add_task(
+            what, total=total, in_flight=0, found=0, failed=0, rate="", batch="", budget=""
+        )
         started = time.monotonic()
 
         def on_event(event: runner.Event) -> None:
@@ -493,6 +845,9 @@ def _progress(total: int, what: str, quiet: bool) -> Iterator[Callable[[runner.E
             elif isinstance(event, runner.HostDone):
                 counts["in_flight"] -= 1
                 counts["failed"] += event.outcome.status in st.FAILURES
+                if budget["total"] is not None:
+                    left = max(budget["total"] - counts["failed"], 0)
+                    progress.update(task, budget=f"budget left {left}  ")
                 counts["found"] += event.outcome.status == st.FOUND
                 done = progress.tasks[0].completed + 1
                 rate = done / max(time.monotonic() - started, 1e-6)
@@ -504,6 +859,10 @@ def _progress(total: int, what: str, quiet: bool) -> Iterator[Callable[[runner.E
                     failed=counts["failed"],
                     rate=f"{rate:.1f} hosts/s",
                 )
+            elif isinstance(event, runner.BatchStarted):
+                budget["total"] = event.budget
+                shown = "" if event.budget_left is None else f"budget left {event.budget_left}  "
+                progress.update(task, batch=f" batch {event.index}/{event.count}", budget=shown)
             else:
                 announce(event)
 

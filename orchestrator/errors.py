@@ -63,6 +63,12 @@ class PlaybookError(InputError):
         self.line = line
 
 
+class WindowClosed(KremoveError):
+    """Outside the change window: nothing started. Exit 4."""
+
+    exit_code = 4
+
+
 class LedgerError(KremoveError):
     """The run ledger cannot be opened, read or written."""
 

@@ -18,6 +18,8 @@ COMMANDS = [
     ["inventory"],
     ["inventory", "check"],
     ["detect"],
+    ["plan"],
+    ["run"],
     ["runs"],
     ["runs", "list"],
     ["runs", "show"],

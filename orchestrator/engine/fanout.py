@@ -38,7 +38,18 @@ class Stopping:
     in_flight: int
 
 
-Event = HostStarted | HostDone | Stopping
+@dataclass(frozen=True)
+class BatchStarted:
+    """Batch ``index`` of ``count`` (from 1) starts with ``size`` hosts; budget left, if any."""
+
+    index: int
+    count: int
+    size: int
+    budget_left: int | None
+    budget: int | None
+
+
+Event = HostStarted | HostDone | Stopping | BatchStarted
 
 
 @dataclass
@@ -59,11 +70,13 @@ class FanOut(Generic[J]):
         *,
         forks: int,
         on_event: Callable[[Event], None],
+        may_start: Callable[[], bool] = lambda: True,
     ) -> None:
         self._work = work
         self._name_of = name_of
         self._forks = max(1, forks)
         self._on_event = on_event
+        self._may_start = may_start
         self._pending: deque[J] = deque()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -76,6 +89,9 @@ class FanOut(Generic[J]):
     def _next(self) -> J | None:
         with self._lock:
             if self._stop.is_set() or not self._pending:
+                return None
+            if not self._may_start():  # a spent budget or a closed window: start nothing more
+                self._stop.set()
                 return None
             return self._pending.popleft()
 

@@ -12,7 +12,7 @@ after detection alone, so a second run over a cleaned fleet sends no changing co
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +65,27 @@ class HostRun:
     redactor: Redactor
     connector: transports.Connector
     host_timeout: float
-    remove: bool = False  # False: detect only
+    mode: str = "detect"  # detect | plan (dry run) | run
+    reviewed: Mapping[str, Reviewed] | None = None  # run --plan: what was reviewed, per host
+    allow_drift: bool = False
+    lock: Callable[[str], str | None] | None = None  # take a host; the holder's run id if taken
+    unlock: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True)
+class Reviewed:
+    """A host as a reviewed plan left it: its findings and the exact steps shown."""
+
+    status: str
+    findings: tuple[tuple[str, str, str], ...]
+    steps: tuple[str, ...]  # rendered commands as shown (secrets masked)
+
+
+def finding_key(f: Mapping[str, Any]) -> tuple[str, str, str]:
+    """What identifies an installed finding for drift: product, version, package or code."""
+    evidence = f.get("evidence") or {}
+    what = evidence.get("package") or evidence.get("product_code") or evidence.get("receipt") or ""
+    return (str(f.get("product")), str(f.get("version")), str(what))
 
 
 class _Stop(Exception):
@@ -85,6 +105,7 @@ class HostDriver:
         self.steps: list[StepOutcome] = []
         self.findings: list[Finding] = []
         self.post: list[Finding] | None = None
+        self.plan: list[PreparedStep] | None = None
 
     # -- the state machine ----------------------------------------------------------------------
 
@@ -106,22 +127,59 @@ class HostDriver:
             reason=reason,
             findings=[f.to_dict() for f in self.findings],
             post_findings=None if self.post is None else [f.to_dict() for f in self.post],
+            plan=None if self.plan is None else [_planned(p) for p in self.plan],
         )
         return outcome
 
     def _drive(self, deadline: Deadline) -> tuple[str, str | None]:
         if self.job.skip_reason:
             return st.SKIPPED, self.job.skip_reason
+        if self.run.lock is not None:
+            holder = self.run.lock(self.name)
+            if holder is not None:
+                return st.SKIPPED, f"locked by run {holder}, which is working on this host"
+        try:
+            return self._work(deadline)
+        finally:
+            if self.run.unlock is not None:
+                self.run.unlock(self.name)
+
+    def _work(self, deadline: Deadline) -> tuple[str, str | None]:
+        reviewed = None
+        if self.run.reviewed is not None:
+            reviewed = self.run.reviewed.get(self.name)
+            if not self.run.allow_drift:
+                if reviewed is None:
+                    return st.SKIPPED, "drifted: not in the reviewed plan"
+                if reviewed.status not in (st.PLANNED, st.CLEAN):
+                    return (
+                        st.SKIPPED,
+                        f"not reviewed: the plan found it {reviewed.status}; plan it again",
+                    )
         transport = self.run.connector.for_host(self.job.host)
         try:
             transport.connect(deadline.sooner(CONNECT_TIMEOUT))
             self.findings = self._observe(transport, self.job.steps, deadline)
             installed = [f for f in self.findings if f.kind == "installed"]
+            if reviewed is not None and not self.run.allow_drift:
+                self._check_drift(reviewed, installed)
             if not installed:
                 return st.CLEAN, None
-            if not self.run.remove:
+            if self.run.mode == "detect":
                 return st.FOUND, None
             plan = self._plan(installed)
+            if self.run.mode == "plan":
+                self.plan = plan
+                products = ", ".join(f.label() for f in installed)
+                return st.PLANNED, f"would remove {products} in {len(plan)} steps"
+            if reviewed is not None and not self.run.allow_drift:
+                shown = tuple(p.command.shown for p in plan)
+                if shown != reviewed.steps:
+                    raise _Stop(
+                        st.SKIPPED,
+                        "drifted: the steps rendered now differ from the reviewed plan "
+                        "(playbooks or catalog changed); plan again or pass --allow-drift",
+                    )
             reboot = self._remove(transport, plan, deadline)
             return self._verify(transport, deadline, reboot)
         except _Stop as stop:
@@ -130,6 +188,19 @@ class HostDriver:
             return exc.status, self.run.redactor.scrub(str(exc))
         finally:
             transport.close()
+
+    def _check_drift(self, reviewed: Reviewed, installed: Sequence[Finding]) -> None:
+        now = tuple(sorted(finding_key(f.to_dict()) for f in installed))
+        if now != tuple(sorted(reviewed.findings)):
+
+            def show(keys: Sequence[tuple[str, str, str]]) -> str:
+                return ", ".join(f"{k[2] or k[0]} {k[1]}" for k in keys) or "nothing"
+
+            raise _Stop(
+                st.SKIPPED,
+                f"drifted: found {show(now)}, the reviewed plan had {show(reviewed.findings)}; "
+                "plan again or pass --allow-drift",
+            )
 
     def _observe(
         self, transport: Transport, steps: Sequence[PreparedStep], deadline: Deadline
@@ -336,3 +407,14 @@ def _iterations(
             name = f"{product.id}/{label}" if label else product.id
             out.append((name, {**scope, "finding": finding.to_dict()}))
     return out
+
+
+def _planned(prepared: PreparedStep) -> dict[str, Any]:
+    step = prepared.step
+    return {
+        "step": prepared.ledger_id,
+        "kind": step.kind,
+        "readonly": step.readonly,
+        "become": step.become,
+        "command": prepared.command.shown,
+    }

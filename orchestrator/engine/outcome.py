@@ -45,3 +45,7 @@ class RunResult:
     outcomes: tuple[HostOutcome, ...]
     interrupted: bool = False
     counts: dict[str, int] = field(default_factory=dict)
+    status: str = "completed"  # the run's: completed | halted | paused | interrupted
+    stop: str | None = None  # why it stopped early: interrupted | halted | paused | window
+    spent_by: tuple[str, ...] = ()  # hosts that counted against the failure budget
+    budget: int | None = None

@@ -227,7 +227,7 @@ def test_retry_codes_are_retried_and_reboot_codes_end_reboot_pending(tmp_path: P
             hosts=["h"],
         )
         shared = HostRun(
-            run_id, ledger, playbooks, Redactor(), ScriptedConnector(transport), 60, remove=True
+            run_id, ledger, playbooks, Redactor(), ScriptedConnector(transport), 60, mode="run"
         )
         started = time.monotonic()
         outcome = HostDriver(job, shared).drive()
