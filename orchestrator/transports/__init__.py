@@ -7,10 +7,11 @@ from orchestrator.inventory.model import Host
 from orchestrator.transports.base import CommandResult, Deadline, Transport
 from orchestrator.transports.local import LocalTransport
 from orchestrator.transports.ssh import SshRun, SSHTransport
+from orchestrator.transports.winrm import WinrmRun, WinRMTransport
 
 __all__ = ["CommandResult", "Connector", "Deadline", "Transport", "available"]
 
-_SUPPORTED = ("local", "ssh")
+_SUPPORTED = ("local", "ssh", "winrm")
 
 
 def available() -> tuple[str, ...]:
@@ -20,8 +21,9 @@ def available() -> tuple[str, ...]:
 class Connector:
     """Makes each host's transport for one run and owns what their connections share."""
 
-    def __init__(self, ssh: SshRun | None = None) -> None:
+    def __init__(self, ssh: SshRun | None = None, winrm: WinrmRun | None = None) -> None:
         self.ssh = ssh
+        self.winrm = winrm
 
     def check(self, host: Host) -> None:
         """Raise InputError now for a host this run could not reach with any transport."""
@@ -32,14 +34,23 @@ class Connector:
             )
         if host.transport == "ssh" and self.ssh is None:
             raise InputError(f"host {host.name!r}: SSH is not set up for this run")
+        if host.transport == "winrm":
+            if self.winrm is None:
+                raise InputError(f"host {host.name!r}: WinRM is not set up for this run")
+            self.winrm.check(host)
 
     def for_host(self, host: Host) -> Transport:
         self.check(host)
         if host.transport == "ssh":
             assert self.ssh is not None
             return SSHTransport(host, self.ssh)
+        if host.transport == "winrm":
+            assert self.winrm is not None
+            return WinRMTransport(host, self.winrm)
         return LocalTransport(host)
 
     def close(self) -> None:
         if self.ssh is not None:
             self.ssh.close()
+        if self.winrm is not None:
+            self.winrm.close()
