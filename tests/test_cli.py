@@ -172,3 +172,33 @@ def test_traceback_only_with_debug(tmp_path: Path) -> None:
     assert plain.returncode == debug.returncode == 2
     assert "Traceback" not in plain.stderr
     assert "Traceback" in debug.stderr and debug.stderr.rstrip().endswith(plain.stderr.strip())
+
+
+def test_an_offline_plan_contacts_nothing_and_shows_the_catalog_order(tmp_path: Path) -> None:
+    inventory = tmp_path / "fleet.yml"
+    inventory.write_text(
+        "version: 1\nhosts:\n  web1:\n    address: 192.0.2.10\n    platform: linux\n"
+        "  web2:\n    address: 192.0.2.11\n    platform: linux\n"
+    )
+    done = kremove("plan", "-i", str(inventory), "--offline", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    linux = json.loads(done.stdout)["platforms"]["linux"]
+    assert linux["hosts"] == ["web1", "web2"]
+    purges = [s["step"] for s in linux["steps"] if s["step"].startswith("purge:")]
+    assert purges.index("purge:kesl-gui") < purges.index("purge:kesl")
+    assert purges.index("purge:kesl") < purges.index("purge:klnagent")
+    assert not (tmp_path / ".kremove").exists()  # no run, no ledger: nothing happened
+
+
+def test_run_refuses_bad_wave_settings_before_doing_anything(tmp_path: Path) -> None:
+    inventory = ROOT / "inventories" / "localhost.yml"
+    for args, message in [
+        (["--batches", "0,5"], "--batches: '0' is not a batch size"),
+        (["--max-fail", "lots"], "--max-fail: 'lots' is not a count or a percentage"),
+        (["--window", "25:00-26:00"], "--window: '25:00-26:00' has a time that does not exist"),
+        (["--window", "22:00-04:00", "--tz", "Mars/Olympus"], "--tz: unknown time zone"),
+    ]:
+        done = kremove("run", "-i", str(inventory), "--yes", *args, cwd=tmp_path)
+        assert done.returncode == 2, (args, done.stderr)
+        assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / ".kremove").exists()
