@@ -92,3 +92,8 @@ def _package_finding(manager: str, fields: list[str], catalog: Catalog) -> Findi
     if state not in _DPKG_PRESENT:
         evidence["state"] = state
     return Finding(product=product.id, name=product.name, version=version, evidence=evidence)
+
+
+# Platform parsers register themselves on import (after the registry above exists).
+from orchestrator.playbook import parsers_windows  # noqa: E402, F401
+from orchestrator.playbook import parsers_macos  # noqa: E402, F401
