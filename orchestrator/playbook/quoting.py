@@ -22,8 +22,10 @@ def quote_cmd(value: str) -> str:
     caret before every cmd.exe metacharacter so that cmd passes the result on literally, ``%``
     and ``!`` included. Line breaks cannot be passed through cmd.exe at all.
     """
-    if "\n" in value or "\r" in value or "\x00" in value:
-        raise ValueError("a value with a line break or NUL cannot be passed through cmd.exe")
+    if any(c in value for c in "\n\r\x00\x1a"):
+        raise ValueError(
+            "a value with a line break, NUL or Ctrl-Z cannot be passed through cmd.exe"
+        )
     if _CMD_PLAIN.fullmatch(value):
         return value
     out = ['"']
