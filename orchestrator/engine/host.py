@@ -84,7 +84,7 @@ class Reviewed:
 def finding_key(f: Mapping[str, Any]) -> tuple[str, str, str]:
     """What identifies an installed finding for drift: product, version, package or code."""
     evidence = f.get("evidence") or {}
-    what = evidence.get("package") or evidence.get("product_code") or evidence.get("receipt") or ""
+    what = _identity(evidence)
     return (str(f.get("product")), str(f.get("version")), str(what))
 
 
@@ -403,7 +403,7 @@ def _iterations(
             out.append((product.id, scope))
             continue
         for finding in mine:
-            label = finding.evidence.get("product_code") or finding.evidence.get("package") or ""
+            label = _identity(finding.evidence)
             name = f"{product.id}/{label}" if label else product.id
             out.append((name, {**scope, "finding": finding.to_dict()}))
     return out
@@ -418,3 +418,11 @@ def _planned(prepared: PreparedStep) -> dict[str, Any]:
         "become": step.become,
         "command": prepared.command.shown,
     }
+
+
+def _identity(evidence: Mapping[str, Any]) -> str:
+    """What tells two findings of one product apart: package, ProductCode, receipt, key."""
+    for key in ("package", "product_code", "receipt", "key", "display_name", "path"):
+        if evidence.get(key):
+            return str(evidence[key])
+    return ""

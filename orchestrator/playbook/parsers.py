@@ -95,5 +95,4 @@ def _package_finding(manager: str, fields: list[str], catalog: Catalog) -> Findi
 
 
 # Platform parsers register themselves on import (after the registry above exists).
-from orchestrator.playbook import parsers_windows  # noqa: E402, F401
-from orchestrator.playbook import parsers_macos  # noqa: E402, F401
+from orchestrator.playbook import parsers_macos, parsers_windows  # noqa: E402, F401
