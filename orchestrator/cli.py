@@ -38,7 +38,7 @@ from orchestrator.engine.waves import Window, batch_sizes, failure_budget
 from orchestrator.errors import InputError, KremoveError
 from orchestrator.inventory import load_inventories, select
 from orchestrator.inventory.model import Host, Inventory, SecretRef
-from orchestrator.ledger import Ledger, resolve_ledger_path
+from orchestrator.ledger import Ledger, audit, resolve_ledger_path
 from orchestrator.playbook.loader import load_playbooks
 from orchestrator.playbook.model import Finding
 from orchestrator.playbook.quoting import utf16le_hex
@@ -54,6 +54,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)  # an error is one l
 
 class _State:
     debug = False
+    sign_key_env: str | None = None
 
 
 app = typer.Typer(
@@ -75,6 +76,12 @@ runs_app = typer.Typer(
     epilog="Example: kremove runs list; kremove runs show 20261125T120000",
     no_args_is_help=True,
 )
+audit_app = typer.Typer(
+    help="Check the ledger's integrity.",
+    epilog="Example: kremove audit verify; kremove audit verify 20261125T1200 --json",
+    no_args_is_help=True,
+)
+app.add_typer(audit_app, name="audit")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(runs_app, name="runs")
 
@@ -113,8 +120,17 @@ def _main(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
     debug: bool = typer.Option(False, "--debug", help="Show a traceback with errors."),
+    sign_key_env: str | None = typer.Option(
+        None,
+        "--sign-key-env",
+        envvar="KREMOVE_SIGN_KEY_ENV",
+        metavar="VAR",
+        help="Environment variable holding the ledger's signing key (HMAC-SHA-256 chain). A "
+        "ledger created with a key must always be opened with it.",
+    ),
 ) -> None:
     _State.debug = debug
+    _State.sign_key_env = sign_key_env
 
 
 # ---------------------------------------------------------------------------------------------
@@ -243,7 +259,7 @@ def detect(
     ledger_path = resolve_ledger_path(ledger)
     secrets, connector = _connect_setup(inv, hosts, ledger_path, accept_new_hostkeys)
     with (
-        Ledger.open(ledger_path) as book,
+        _book(ledger_path) as book,
         _progress(len(hosts), "detect", as_json) as on_event,
     ):
         result = runner.detect(
@@ -339,7 +355,7 @@ def plan_command(
         inventory, limit, playbooks, uninstall_password_env, uninstall_password_file
     )
     with (
-        Ledger.open(ledger_path) as book,
+        _book(ledger_path) as book,
         _progress(len(hosts), "plan", as_json) as on_event,
     ):
         result = runner.plan(
@@ -497,7 +513,7 @@ def run(
     if plan_id:
         meta["plan"] = plan_id
     with (
-        Ledger.open(ledger_path) as book,
+        _book(ledger_path) as book,
         _progress(len(hosts), "remove", as_json) as on_event,
     ):
         result = runner.run(
@@ -944,6 +960,60 @@ def runs_show(
         out.print(f"event {e.at}  {escape(e.host or '-')}  {e.kind}  {escape(detail)}")
 
 
+@audit_app.command(
+    "verify",
+    epilog="Example: kremove audit verify --expect-head 3f2a...  (the head hash you wrote down)",
+)
+def audit_verify(
+    run_id: str | None = typer.Argument(
+        None, help="Check one run's records (the chain is global)."
+    ),
+    sign_key_env: str | None = typer.Option(
+        None, "--sign-key-env", metavar="VAR", help="Environment variable holding the signing key."
+    ),
+    expect_head: str | None = typer.Option(
+        None,
+        "--expect-head",
+        help="The head hash recorded earlier: proves the newest records were not cut off.",
+    ),
+    ledger: Path | None = LedgerOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Recompute the ledger's hash chain and check every run, host, step and event against it.
+
+    Exit 0 and print the head hash when nothing was edited, deleted or reordered; exit 1 naming
+    the first record that was.
+    """
+    path = resolve_ledger_path(ledger)
+    if run_id:
+        with _open_existing(ledger) as book:
+            run_id = book.get_run(run_id).id
+    verdict = audit.verify(path, _sign_key(sign_key_env or _State.sign_key_env), run_id)
+    problem = verdict.problem
+    if problem is None and expect_head and not verdict.head.startswith(expect_head.lower()):
+        problem = (
+            f"the head hash is {verdict.head}, not {expect_head}: records were added or the "
+            "newest were cut off since it was noted"
+        )
+    if as_json:
+        _print_json(
+            {
+                "ledger": str(path),
+                "ok": problem is None,
+                "entries": verdict.entries,
+                "head": verdict.head,
+                "signed": verdict.signed,
+                "problem": problem,
+            }
+        )
+    elif problem is None:
+        signed = " (signed)" if verdict.signed else ""
+        out.print(f"ledger {path}: {verdict.entries} records verified{signed}; head {verdict.head}")
+    else:
+        err.print(f"[red]kremove: audit: {escape(problem)}[/]")
+    raise typer.Exit(0 if problem is None else 1)
+
+
 def _finding_label(f: Any) -> str:
     evidence = f.get("evidence") or {}
     what = evidence.get("package") or evidence.get("path") or f.get("product", "?")
@@ -960,6 +1030,20 @@ def _load(paths: Sequence[Path], limit: str | None) -> tuple[Inventory, list[Hos
     return inv, select(inv, limit, Path.cwd())
 
 
+def _sign_key(env_name: str | None) -> bytes | None:
+    if not env_name:
+        return None
+    value = os.environ.get(env_name)
+    if not value:
+        raise InputError(f"--sign-key-env: environment variable {env_name} is not set or empty")
+    return value.encode("utf-8")
+
+
+def _book(path: Path) -> Ledger:
+    """The ledger, with the signing key when one is configured."""
+    return Ledger.open(path, _sign_key(_State.sign_key_env))
+
+
 def _open_existing(option: Path | None) -> Ledger:
     """Reading commands never create a ledger: a wrong path should say so, not show nothing."""
     path = resolve_ledger_path(option)
@@ -968,7 +1052,7 @@ def _open_existing(option: Path | None) -> Ledger:
             f"no ledger at {path}; run a scan first (kremove detect -i FILE), or point --ledger "
             "or KREMOVE_LEDGER at an existing one"
         )
-    return Ledger.open(path)
+    return _book(path)
 
 
 def _print_json(doc: Any) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Self
 
 from orchestrator import __version__
 from orchestrator.errors import LedgerError
+from orchestrator.ledger.chain import canonical, chain_hash, sha256_text
 from orchestrator.ledger.paths import (
     ENV_VAR,
     create_private_file,
@@ -115,6 +116,16 @@ _MIGRATIONS: Mapping[int, Sequence[str]] = {
         # A dry run's reviewed steps per host (JSON array), which `run --plan` executes.
         "ALTER TABLE run_hosts ADD COLUMN plan TEXT",
         # One run works a host at a time; a second run skips it while the first holds it.
+        # Every write above, in order, each entry hashing its predecessor (see ledger/audit.py).
+        """CREATE TABLE journal (
+            seq    INTEGER PRIMARY KEY,
+            at     TEXT NOT NULL,
+            run_id TEXT NOT NULL,
+            op     TEXT NOT NULL,
+            body   TEXT NOT NULL,                -- canonical JSON of what was written
+            prev   TEXT NOT NULL,                -- hash of the previous entry ('' for the first)
+            hash   TEXT NOT NULL                 -- SHA-256 (or HMAC-SHA-256) of prev and this entry
+        )""",
         """CREATE TABLE host_locks (
             host     TEXT PRIMARY KEY,
             run_id   TEXT NOT NULL,
@@ -133,16 +144,21 @@ _SELECT_STEPS = """SELECT key, host, seq, step_id, kind, readonly, command, star
 class Ledger:
     """The run ledger. Safe to share between threads; every call is one committed transaction."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, key: bytes | None = None) -> None:
         self._path = path
         self._conn: sqlite3.Connection | None = conn
         self._lock = threading.Lock()
+        self._key = key
 
     # -- opening and closing -------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path) -> Ledger:
-        """Open the ledger at ``path``, creating it (0600, in a 0700 directory) if needed."""
+    def open(cls, path: Path, key: bytes | None = None) -> Ledger:
+        """Open the ledger at ``path``, creating it (0600, in a 0700 directory) if needed.
+
+        ``key`` signs the hash chain (HMAC-SHA-256). A ledger created with a key must always be
+        written with it, and one created without cannot start using one.
+        """
         path = Path(path)
         try:
             ensure_private_dir(path.parent)
@@ -172,7 +188,12 @@ class Ledger:
             raise _ledger_error(path, exc, "opening") from exc
         if created:
             restrict_side_files(path)
-        return cls(path, conn)
+        try:
+            _check_signing(conn, path, key)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(path, conn, key)
 
     @property
     def path(self) -> Path:
@@ -241,6 +262,21 @@ class Ledger:
                 "INSERT INTO run_hosts (run_id, host, position, findings) VALUES (?, ?, ?, '[]')",
                 [(run_id, name, i) for i, name in enumerate(names)],
             )
+            self._journal(
+                conn,
+                run_id,
+                "run_started",
+                {
+                    "kind": safe_text(kind),
+                    "operator": safe_text(operator),
+                    "command_line": safe_text(command_line),
+                    "inventory_digest": safe_text(inventory_digest),
+                    "playbook_version": safe_text(playbook_version),
+                    "meta": json.loads(meta_json),
+                    "started": started,
+                    "hosts": names,
+                },
+            )
         return run_id
 
     def step_started(
@@ -274,7 +310,22 @@ class Ledger:
                 (started, run_id, host),
             )
             key = cur.lastrowid
-        assert key is not None
+            assert key is not None
+            self._journal(
+                conn,
+                run_id,
+                "step_started",
+                {
+                    "key": key,
+                    "host": host,
+                    "seq": seq,
+                    "step_id": safe_text(step_id),
+                    "kind": safe_text(kind),
+                    "readonly": bool(readonly),
+                    "command": safe_text(command),
+                    "started": started,
+                },
+            )
         return key
 
     def step_finished(
@@ -291,15 +342,33 @@ class Ledger:
         out, err = bound_output(stdout), bound_output(stderr)
         error = None if error is None else safe_text(error)
         with self._transaction(f"recording the outcome of step {step_key}") as conn:
+            finished = now()
             cur = conn.execute(
                 "UPDATE steps SET finished = ?, exit_code = ?, timed_out = ?, stdout = ?,"
                 " stderr = ?, error = ? WHERE key = ? AND finished IS NULL",
-                (now(), exit_code, int(bool(timed_out)), out, err, error, step_key),
+                (finished, exit_code, int(bool(timed_out)), out, err, error, step_key),
             )
             if cur.rowcount == 0:
                 exists = conn.execute("SELECT 1 FROM steps WHERE key = ?", (step_key,)).fetchone()
                 what = "is already finished" if exists else "was never started"
                 raise LedgerError(f"ledger {self._path}: step {step_key} {what}")
+            (run_id,) = conn.execute(
+                "SELECT run_id FROM steps WHERE key = ?", (step_key,)
+            ).fetchone()
+            self._journal(
+                conn,
+                run_id,
+                "step_finished",
+                {
+                    "key": step_key,
+                    "finished": finished,
+                    "exit_code": exit_code,
+                    "timed_out": bool(timed_out),
+                    "stdout_sha256": sha256_text(out),
+                    "stderr_sha256": sha256_text(err),
+                    "error": error,
+                },
+            )
 
     def host_finished(
         self,
@@ -343,6 +412,20 @@ class Ledger:
                     host,
                 ),
             )
+            self._journal(
+                conn,
+                run_id,
+                "host_finished",
+                {
+                    "host": host,
+                    "status": status,
+                    "reason": reason,
+                    "findings": json.loads(findings_json),
+                    "post_findings": None if post_json is None else json.loads(post_json),
+                    "plan": None if plan_json is None else json.loads(plan_json),
+                    "finished": finished,
+                },
+            )
 
     def record_event(
         self, run_id: str, host: str | None, kind: str, detail: Mapping[str, Any]
@@ -353,9 +436,23 @@ class Ledger:
             exists = conn.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone()
             if exists is None:
                 raise LedgerError(f"ledger {self._path}: run {run_id!r} was never started")
-            conn.execute(
+            detail_json = _to_json(dict(detail))
+            at = now()
+            cur = conn.execute(
                 "INSERT INTO events (run_id, host, kind, detail, at) VALUES (?, ?, ?, ?, ?)",
-                (run_id, host, safe_text(kind), _to_json(dict(detail)), now()),
+                (run_id, host, safe_text(kind), detail_json, at),
+            )
+            self._journal(
+                conn,
+                run_id,
+                "event",
+                {
+                    "key": cur.lastrowid,
+                    "host": host,
+                    "kind": safe_text(kind),
+                    "detail": json.loads(detail_json),
+                    "at": at,
+                },
             )
 
     def reopen_run(self, run_id: str) -> None:
@@ -364,14 +461,7 @@ class Ledger:
             conn.execute(
                 "UPDATE runs SET status = ?, finished = NULL WHERE id = ?", (RUNNING, run_id)
             )
-
-    def release_host(self, run_id: str, host: str) -> None:
-        """Forget a host's outcome in a run so that a resumed run works it again."""
-        with self._transaction(f"releasing {host!r}") as conn:
-            conn.execute(
-                "UPDATE run_hosts SET status = NULL, reason = NULL WHERE run_id = ? AND host = ?",
-                (run_id, safe_text(host)),
-            )
+            self._journal(conn, run_id, "run_reopened", {})
 
     def lock_host(self, run_id: str, host: str, node: str, pid: int) -> str | None:
         """Take ``host`` for ``run_id``; None when taken, else the run that holds it.
@@ -415,11 +505,13 @@ class Ledger:
                 f"unknown run status {status!r}; known: {', '.join(sorted(RUN_STATUSES))}"
             )
         with self._transaction(f"finishing run {run_id!r}") as conn:
+            finished = now()
             cur = conn.execute(
-                "UPDATE runs SET status = ?, finished = ? WHERE id = ?", (status, now(), run_id)
+                "UPDATE runs SET status = ?, finished = ? WHERE id = ?", (status, finished, run_id)
             )
             if cur.rowcount == 0:
                 raise LedgerError(f"ledger {self._path}: run {run_id!r} was never started")
+            self._journal(conn, run_id, "run_finished", {"status": status, "finished": finished})
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -544,6 +636,21 @@ class Ledger:
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise _ledger_error(self._path, exc, doing) from exc
+
+    def _journal(
+        self, conn: sqlite3.Connection, run_id: str, op: str, body: Mapping[str, Any]
+    ) -> None:
+        """Append one entry to the hash chain, in the transaction of the write it describes."""
+        row = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (1, "") if row is None else (row[0] + 1, row[1])
+        at = now()
+        text = canonical(body)
+        digest = chain_hash(self._key, prev, seq, at, run_id, op, text)
+        conn.execute(
+            "INSERT INTO journal (seq, at, run_id, op, body, prev, hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (seq, at, run_id, op, text, prev, digest),
+        )
 
     def _require_host(self, conn: sqlite3.Connection, run_id: str, host: str) -> None:
         row = conn.execute(
@@ -708,3 +815,23 @@ def _pid_alive(pid: int, os: Any) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _check_signing(conn: sqlite3.Connection, path: Path, key: bytes | None) -> None:
+    """The first entry of the chain decides whether this ledger is signed, for good."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'signed'").fetchone()
+    entries = conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
+    if row is None and entries == 0:
+        if key is not None:
+            conn.execute("INSERT INTO meta (key, value) VALUES ('signed', 'hmac-sha256')")
+        return
+    signed = row is not None
+    if signed and key is None:
+        raise LedgerError(
+            f"ledger {path} is signed; give its key with --sign-key-env VAR (or KREMOVE_SIGN_KEY)"
+        )
+    if not signed and key is not None:
+        raise LedgerError(
+            f"ledger {path} was created unsigned and cannot be signed now; start a new ledger "
+            "(--ledger) to sign every record"
+        )

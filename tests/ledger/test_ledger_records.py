@@ -278,6 +278,7 @@ def test_a_version_1_ledger_is_upgraded_in_place(ledger_path: Path, start: Start
     conn.execute("ALTER TABLE run_hosts DROP COLUMN post_findings")
     conn.execute("ALTER TABLE run_hosts DROP COLUMN plan")
     conn.execute("DROP TABLE host_locks")
+    conn.execute("DROP TABLE journal")
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()

@@ -1,0 +1,28 @@
+"""The ledger's hash chain: canonical JSON and the digest that links each entry to the last."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+
+def canonical(value: Any) -> str:
+    """One spelling per value: sorted keys, no spaces, non-ASCII escaped (so that any text,
+    even with lone surrogates, has one)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def chain_hash(
+    key: bytes | None, prev: str, seq: int, at: str, run_id: str, op: str, body: str
+) -> str:
+    """SHA-256 of the previous hash and this entry; HMAC-SHA-256 with ``key`` when signed."""
+    message = "\n".join((prev, str(seq), at, run_id, op, body)).encode("utf-8")
+    if key is not None:
+        return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hashlib.sha256(message).hexdigest()
