@@ -21,7 +21,6 @@ import pytest
 
 from tests.fleet.fleet import Fleet
 
-ROOT = Path(__file__).resolve().parents[2]
 KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 KINDS = {"macos_clean": 1, "macos_kav": 2, "macos_uninstall_fails": 1}
 EXPECTED = {"macos_clean": "clean", "macos_kav": "removed", "macos_uninstall_fails": "failed"}
@@ -44,39 +43,13 @@ GONE = (
 KEPT = ("/Applications/Safari.app", "/Library/LaunchDaemons", "/var/db/receipts")
 
 
-def kremove_argv() -> list[str]:
-    """The installed kremove. While parsers.py does not yet import every parser module that the
-    playbooks name (as during the macOS and Windows work), the same entry point with them
-    imported first."""
-    probe = subprocess.run(
-        [sys.executable, "-c", "from orchestrator.playbook.loader import load_playbooks as l; l()"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
-    if probe.returncode == 0:
-        return [KREMOVE]
-    modules = sorted(p.stem for p in (ROOT / "orchestrator" / "playbook").glob("parsers_*.py"))
-    imports = "".join(f"import orchestrator.playbook.{m}; " for m in modules)
-    code = f"import sys; {imports}from orchestrator.cli import main; sys.exit(main())"
-    return [sys.executable, "-c", code]
-
-
-@pytest.fixture(scope="module")
-def argv() -> list[str]:
-    return kremove_argv()
-
-
-def kremove(
-    argv: list[str], home: Path, fleet: Fleet, *args: str
-) -> subprocess.CompletedProcess[str]:
+def kremove(home: Path, fleet: Fleet, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KREMOVE_", "SSH_"))}
     env.update(fleet.env)
     env.update({"HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200"})
     env["KREMOVE_LEDGER"] = str(home / "ledger.db")
     return subprocess.run(
-        [*argv, *args],
+        [KREMOVE, *args],
         cwd=home,
         env=env,
         capture_output=True,
@@ -100,16 +73,16 @@ def home(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def detected(argv: list[str], fleet: Fleet, home: Path) -> dict[str, Any]:
-    done = kremove(argv, home, fleet, "detect", "-i", str(home / "fleet.yml"), "--json")
+def detected(fleet: Fleet, home: Path) -> dict[str, Any]:
+    done = kremove(home, fleet, "detect", "-i", str(home / "fleet.yml"), "--json")
     assert done.returncode == 1, done.stdout + done.stderr  # products found: exit 1
     doc: dict[str, Any] = json.loads(done.stdout)
     return doc
 
 
 @pytest.fixture(scope="module")
-def first(argv: list[str], fleet: Fleet, home: Path, detected: dict[str, Any]) -> dict[str, Any]:
-    done = kremove(argv, home, fleet, "run", "-i", str(home / "fleet.yml"), "--yes", "--json")
+def first(fleet: Fleet, home: Path, detected: dict[str, Any]) -> dict[str, Any]:
+    done = kremove(home, fleet, "run", "-i", str(home / "fleet.yml"), "--yes", "--json")
     assert done.returncode == 1, done.stdout + done.stderr  # a failed host: exit 1
     doc: dict[str, Any] = json.loads(done.stdout)
     return doc
@@ -167,9 +140,9 @@ def test_receipts_jobs_and_files_are_gone_from_each_removed_host(
 
 
 def test_the_steps_run_in_catalog_order_through_sudo(
-    fleet: Fleet, home: Path, argv: list[str], first: dict[str, Any]
+    fleet: Fleet, home: Path, first: dict[str, Any]
 ) -> None:
-    shown = kremove(argv, home, fleet, "runs", "show", first["run"], "--json")
+    shown = kremove(home, fleet, "runs", "show", first["run"], "--json")
     record = json.loads(shown.stdout)
     name = fleet.by_kind("macos_kav")[0].name
     steps = [s for s in record["steps"] if s["host"] == name]
@@ -197,7 +170,7 @@ def test_the_steps_run_in_catalog_order_through_sudo(
 
 
 def test_a_refusing_uninstall_script_names_its_step_and_stderr(
-    fleet: Fleet, home: Path, argv: list[str], first: dict[str, Any]
+    fleet: Fleet, home: Path, first: dict[str, Any]
 ) -> None:
     hosts = {h["host"]: h for h in first["hosts"]}
     (h,) = fleet.by_kind("macos_uninstall_fails")
@@ -208,17 +181,16 @@ def test_a_refusing_uninstall_script_names_its_step_and_stderr(
     assert not [c for c in fleet.commands_log(h.name) if "rm -rf" in c or "--forget" in c]
     assert fleet.kaspersky_receipts(h.name) == KAV_RECEIPTS
     assert set(fleet.launchd_jobs(h.name)) >= KAV_LABELS
-    record = json.loads(kremove(argv, home, fleet, "runs", "show", first["run"], "--json").stdout)
+    record = json.loads(kremove(home, fleet, "runs", "show", first["run"], "--json").stdout)
     post = {o["host"]: o for o in record["hosts"]}[h.name]["post_findings"]
     assert {f["product"] for f in post if f["kind"] == "installed"} == {"kav-mac", "klnagent"}
 
 
 def test_a_second_run_finds_every_host_clean_and_changes_nothing(
-    fleet: Fleet, home: Path, argv: list[str], first: dict[str, Any]
+    fleet: Fleet, home: Path, first: dict[str, Any]
 ) -> None:
     before = {h.name: len(fleet.commands_log(h.name)) for h in fleet.hosts}
     done = kremove(
-        argv,
         home,
         fleet,
         "run",
@@ -232,7 +204,7 @@ def test_a_second_run_finds_every_host_clean_and_changes_nothing(
     assert done.returncode == 0, done.stdout + done.stderr
     doc = json.loads(done.stdout)
     assert set(statuses(doc).values()) == {"clean"}
-    record = json.loads(kremove(argv, home, fleet, "runs", "show", doc["run"], "--json").stdout)
+    record = json.loads(kremove(home, fleet, "runs", "show", doc["run"], "--json").stdout)
     assert record["steps"] and all(s["readonly"] for s in record["steps"])
     for name, count in before.items():
         if fleet.host(name).kind == "macos_uninstall_fails":

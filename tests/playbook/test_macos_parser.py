@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.playbook import parsers_macos  # registers it until parsers.py imports it
+from orchestrator.playbook import parsers_macos
 from orchestrator.playbook.loader import load_playbooks
 from orchestrator.playbook.model import Catalog, Finding
 from orchestrator.playbook.parsers import PARSERS, ParseError

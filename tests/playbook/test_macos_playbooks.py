@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from orchestrator.engine.host import plan_steps
-from orchestrator.playbook import parsers_macos  # noqa: F401  (until parsers.py imports it)
 from orchestrator.playbook.loader import PlaybookSet, load_playbooks
 from orchestrator.playbook.model import Finding
 from orchestrator.playbook.parsers import PARSERS, ParseError
