@@ -47,6 +47,7 @@ from orchestrator.transports import Connector
 from orchestrator.transports.hostkeys import KnownHosts
 from orchestrator.transports.ssh import SshRun
 from orchestrator.transports.sshconfig import SshConfig
+from orchestrator.transports.winrm import WinrmRun
 
 out = Console(highlight=False, soft_wrap=True)  # tables size themselves; lines never wrap
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # an error is one line, never wrapped
@@ -730,6 +731,10 @@ def _connect_setup(
 ) -> tuple[SecretStore, Connector]:
     """Fetch every secret and check every key and route now, before a run is recorded."""
     secrets = SecretStore(prompt=_prompt if _can_prompt() else None)
+    winrm = None
+    if any(h.transport == "winrm" for h in hosts):
+        winrm = WinrmRun(secrets=secrets)
+        winrm.preflight(hosts)  # e.g. Basic over plain HTTP: refused before any secret is read
     secrets.preload(hosts)
     ssh = None
     if any(h.transport == "ssh" for h in hosts):
@@ -744,7 +749,7 @@ def _connect_setup(
         for host in hosts:  # jump hosts' own secrets, when they are not selected themselves
             for hop in ssh.route(host).hops:
                 secrets.preload([hop.host])
-    return secrets, Connector(ssh)
+    return secrets, Connector(ssh, winrm)
 
 
 def _can_prompt() -> bool:
