@@ -30,6 +30,7 @@ from rich.progress import (
 from rich.table import Table
 
 import orchestrator
+from orchestrator import report
 from orchestrator.engine import runner
 from orchestrator.engine import status as st
 from orchestrator.engine.host import Reviewed, finding_key
@@ -273,6 +274,7 @@ def detect(
             forks=forks,
             host_timeout=host_timeout,
             on_event=on_event,
+            meta={"groups": {h.name: list(h.groups) for h in hosts}},
         )
         path = book.path
     _print_result(result, path, as_json)
@@ -355,6 +357,7 @@ def plan_command(
     meta = _resume_meta(
         inventory, limit, playbooks, uninstall_password_env, uninstall_password_file
     )
+    meta["groups"] = {h.name: list(h.groups) for h in hosts}
     with (
         _book(ledger_path) as book,
         _progress(len(hosts), "plan", as_json) as on_event,
@@ -511,6 +514,7 @@ def run(
     meta = _resume_meta(
         inventory, limit, playbooks, uninstall_password_env, uninstall_password_file
     )
+    meta["groups"] = {h.name: list(h.groups) for h in hosts}
     if plan_id:
         meta["plan"] = plan_id
     with (
@@ -771,6 +775,7 @@ def _run_info(inv: Inventory) -> runner.RunInfo:
 _STATUS_STYLE = {
     st.CLEAN: "green",
     st.REMOVED: "green",
+    st.RESTORED: "green",
     st.PLANNED: "cyan",
     st.FOUND: "yellow",
     st.REBOOT_PENDING: "yellow",
@@ -1017,6 +1022,245 @@ def audit_verify(
     else:
         err.print(f"[red]kremove: audit: {escape(problem)}[/]")
     raise typer.Exit(0 if problem is None else 1)
+
+
+@app.command(
+    "report",
+    epilog="Example: kremove report 20261125T2200 --format html -o wave.html; "
+    "kremove report --fleet --format csv",
+)
+def report_command(
+    run_id: str | None = typer.Argument(None, help="Run id or unique prefix (or --fleet)."),
+    fleet: bool = typer.Option(
+        False, "--fleet", help="Latest known status of every host across all runs."
+    ),
+    fmt: str = typer.Option(
+        "table", "--format", "-f", help="table, csv, json or html (one self-contained file)."
+    ),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Write here, not stdout."),
+    ledger: Path | None = LedgerOpt,
+) -> None:
+    """Report a run, or the fleet, from the ledger: statuses, products and versions, failures with
+    reasons, batches, and the BOD 17-01 view (identified, planned, removed, remaining, failed,
+    exceptions). CSV and JSON schemas: docs/reports.md.
+    """
+    if fmt not in ("table", "csv", "json", "html"):
+        raise InputError(f"--format: {fmt!r} is not one of table, csv, json, html")
+    if fleet == bool(run_id):
+        raise InputError("give a run id, or --fleet for every host's latest status")
+    with _open_existing(ledger) as book:
+        doc = (
+            report.fleet_report(book.host_outcomes())
+            if fleet
+            else report.run_report(book.get_run(run_id or ""))
+        )
+    if fmt == "json":
+        text = json.dumps(doc, indent=2, default=str) + "\n"
+    elif fmt == "csv":
+        text = report.to_csv(doc)
+    elif fmt == "html":
+        from orchestrator import report_html
+
+        text = report_html.render(doc)
+    else:
+        text = ""
+    if fmt == "table":
+        _print_report_table(doc)
+        return
+    if output is None:
+        sys.stdout.write(text)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"-o {output}: cannot write: {exc.strerror}") from None
+    err.print(f"report written to {output}")
+
+
+def _print_report_table(doc: dict[str, Any]) -> None:
+    title = f"run {doc['run']['id']}" if doc["scope"] == "run" else "fleet (latest per host)"
+    table = Table(title=title, title_justify="left")
+    for column in ("host", "status", "found", "remaining", "reason"):
+        table.add_column(column, overflow="fold")
+    for h in doc["hosts"]:
+        table.add_row(
+            escape(h["host"]),
+            _styled(h["status"]),
+            escape(", ".join(f["label"] for f in h["found"])),
+            escape(", ".join(f["label"] for f in h["remaining"])),
+            escape(h["reason"] or ""),
+        )
+    out.print(table)
+    d = doc["directive"]
+    out.print(
+        f"BOD 17-01: identified {d['identified']}, planned {d['planned']}, removed "
+        f"{d['removed']}, remaining {d['remaining']}, failed {d['failed']}, "
+        f"exceptions {d['exceptions']}"
+    )
+
+
+@runs_app.command("export", epilog="Example: kremove runs export 20261125T2200 > run.jsonl")
+def runs_export(
+    run_id: str = typer.Argument(..., help="Run id, or a unique prefix of one."),
+    ledger: Path | None = LedgerOpt,
+) -> None:
+    """Write a run as JSON Lines: the run, then each host, step and event, one object per line."""
+    with _open_existing(ledger) as book:
+        run = book.get_run(run_id)
+    doc = run.to_dict()
+    lines = [
+        {"type": "run", **{k: v for k, v in doc.items() if k not in ("hosts", "steps", "events")}}
+    ]
+    lines += [{"type": "host", "run": run.id, **h} for h in doc["hosts"]]
+    lines += [{"type": "step", "run": run.id, **st_} for st_ in doc["steps"]]
+    lines += [{"type": "event", "run": run.id, **e} for e in doc["events"]]
+    for line in lines:
+        sys.stdout.write(json.dumps(line, default=str) + "\n")
+
+
+@audit_app.command("host", epilog="Example: kremove audit host web01.example.org --json")
+def audit_host(
+    name: str = typer.Argument(..., help="The host's inventory name."),
+    ledger: Path | None = LedgerOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Every run that touched a host: its findings, each step with its rendered command (secrets
+    masked), exit code and output excerpt, and the outcome."""
+    with _open_existing(ledger) as book:
+        outcomes = book.host_outcomes(name)
+        history = []
+        for o in outcomes:
+            run = book.get_run(o["run"])
+            steps = [s.to_dict() for s in run.steps if s.host == name]
+            history.append({**o, "steps": steps})
+    if not history:
+        raise InputError(f"no run in the ledger has an outcome for host {name!r}")
+    if as_json:
+        _print_json({"host": name, "runs": history})
+        return
+    for h in history:
+        out.print(
+            f"[bold]{h['run']}[/] {h['kind']}  {_styled(h['status'])}  {escape(h['reason'] or '')}"
+        )
+        for f in h["findings"]:
+            if f.get("kind") == "installed":
+                out.print(f"  found  {escape(_finding_label(f))}")
+        for s in h["steps"]:
+            code = "timeout" if s["timed_out"] else str(s["exit_code"])
+            out.print(f"  {escape(s['step_id'])}  exit {code}  {s['started']}")
+            for line in str(s["command"]).splitlines()[:6]:
+                out.print(f"      $ {escape(line)}")
+            excerpt = (s["stderr"] or s["stdout"] or "").strip().splitlines()[-3:]
+            for line in excerpt:
+                out.print(f"      > {escape(line[:200])}")
+
+
+@app.command(
+    "rollback",
+    epilog="Example: kremove rollback 20261125T2200 --source /mnt/kaspersky-packages   (a dry "
+    "run: the reverse plan); add --yes to execute it as a recorded wave",
+)
+def rollback_command(
+    run_id: str = typer.Argument(..., help="The run whose removals to undo (id or prefix)."),
+    inventory: list[Path] | None = OptionalInventoryOpt,
+    limit: str | None = LimitOpt,
+    source: str | None = typer.Option(
+        None,
+        "--source",
+        help="Where the hosts find the exact packages: a directory or share on each host "
+        "(package_version_*.deb, {ProductCode}.msi, receipt-version.pkg). Without it, Linux "
+        "hosts install the pinned version from their own repositories.",
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Execute the plan (default: show it)."),
+    batches: str | None = typer.Option(None, "--batches", help="As for kremove run."),
+    max_fail: str | None = typer.Option(None, "--max-fail", help="As for kremove run."),
+    window: str | None = typer.Option(None, "--window", help="As for kremove run."),
+    tz: str | None = typer.Option(None, "--tz", help="Time zone of --window."),
+    forks: int = ForksOpt,
+    host_timeout: float = HostTimeoutOpt,
+    playbooks: list[Path] = PlaybooksOpt,
+    accept_new_hostkeys: bool = AcceptKeysOpt,
+    ledger: Path | None = LedgerOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Build the reverse plan of a run from its recorded pre- and post-state: per host, the exact
+    products, versions, packages or ProductCodes it removed, and the catalog's reinstall commands.
+
+    Shown as a dry run unless --yes; executed as an ordinary recorded wave, each host then detected
+    again to prove what came back ('restored').
+    """
+    from orchestrator.engine.detect import host_platform
+    from orchestrator.engine.rollback import plan_rollback
+
+    with _open_existing(ledger) as book:
+        source_run = book.get_run(run_id)
+    if source_run.kind != "run":
+        raise InputError(f"run {source_run.id} is a {source_run.kind} run; only removals roll back")
+    stored = source_run.meta
+    inventory = inventory or [Path(p) for p in stored.get("inventory", [])]
+    playbooks = playbooks or [Path(p) for p in stored.get("playbooks", [])]
+    content = load_playbooks(playbooks)
+    inv = None
+    selected: list[Host] = []
+    if inventory:
+        inv, selected = _load(inventory, limit)
+    names = {h.name for h in selected} if inventory else None
+    records = [h for h in source_run.hosts if names is None or h.host in names]
+    platforms = {h.name: host_platform(h) for h in selected}
+    plans = plan_rollback(records, platforms, content, source)
+    todo = [p for p in plans if p.steps]
+    if not yes:
+        if as_json:
+            _print_json({"rollback_of": source_run.id, "hosts": [p.to_dict() for p in plans]})
+            return
+        for p in plans:
+            if not p.removed:
+                continue
+            out.print(f"[bold]{escape(p.host)}[/]  was {p.status}")
+            for f in p.removed:
+                out.print(f"  reinstall  {escape(_finding_label(f))}")
+            for step in p.steps:
+                out.print(f"    $ {escape(step.command.shown)}")
+            if p.note:
+                out.print(f"  [yellow]note:[/] {escape(p.note)}")
+        out.print(
+            f"{len(todo)} host{'s' if len(todo) != 1 else ''} to restore from run "
+            f"{source_run.id}; nothing was changed. Execute with --yes."
+        )
+        return
+    if inv is None:
+        raise InputError(f"run {source_run.id} does not record its inventory; give it with -i")
+    hosts = [h for h in selected if h.name in {p.host for p in todo}]
+    if not hosts:
+        raise InputError(f"run {source_run.id} removed nothing on the selected hosts")
+    wave = runner.WaveSettings(
+        batches=batches,
+        max_fail=max_fail,
+        window=None if window is None else Window.parse(window, tz),
+    )
+    ledger_path = resolve_ledger_path(ledger)
+    secrets, connector = _connect_setup(inv, hosts, ledger_path, accept_new_hostkeys)
+    meta = _resume_meta(inventory, limit, playbooks, None, None)
+    meta["rollback_of"] = source_run.id
+    meta["source"] = source
+    with _book(ledger_path) as book, _progress(len(hosts), "rollback", as_json) as on_event:
+        result = runner.rollback(
+            hosts,
+            playbooks=content,
+            ledger=book,
+            info=_run_info(inv),
+            connector=connector,
+            secrets=secrets,
+            forks=forks,
+            host_timeout=host_timeout,
+            on_event=on_event,
+            wave=wave,
+            meta=meta,
+            restore={p.host: p.restore() for p in todo},
+        )
+        path = book.path
+    _print_result(result, path, as_json)
+    raise typer.Exit(_exit_code(result))
 
 
 def _finding_label(f: Any) -> str:

@@ -68,8 +68,17 @@ class HostRun:
     mode: str = "detect"  # detect | plan (dry run) | run
     reviewed: Mapping[str, Reviewed] | None = None  # run --plan: what was reviewed, per host
     allow_drift: bool = False
+    restore: Mapping[str, Restore] | None = None  # rollback: per host, what to reinstall
     lock: Callable[[str], str | None] | None = None  # take a host; the holder's run id if taken
     unlock: Callable[[str], None] | None = None
+
+
+@dataclass(frozen=True)
+class Restore:
+    """A rollback for one host: the reinstall steps, and the findings they must bring back."""
+
+    steps: tuple[PreparedStep, ...]
+    expected: tuple[tuple[str, str, str], ...]  # finding_key of each reinstalled finding
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,8 @@ class HostDriver:
                 self.run.unlock(self.name)
 
     def _work(self, deadline: Deadline) -> tuple[str, str | None]:
+        if self.run.mode == "rollback":
+            return self._rollback(deadline)
         reviewed = None
         if self.run.reviewed is not None:
             reviewed = self.run.reviewed.get(self.name)
@@ -182,6 +193,29 @@ class HostDriver:
                     )
             reboot = self._remove(transport, plan, deadline)
             return self._verify(transport, deadline, reboot)
+        except _Stop as stop:
+            return stop.status, stop.reason
+        except TransportError as exc:
+            return exc.status, self.run.redactor.scrub(str(exc))
+        finally:
+            transport.close()
+
+    def _rollback(self, deadline: Deadline) -> tuple[str, str | None]:
+        """Reinstall what a run removed, then detect: every removed finding must be back."""
+        restore = (self.run.restore or {}).get(self.name)
+        if restore is None or not restore.steps:
+            return st.SKIPPED, "nothing of this host's was removed by that run"
+        transport = self.run.connector.for_host(self.job.host)
+        try:
+            transport.connect(deadline.sooner(CONNECT_TIMEOUT))
+            self._remove(transport, list(restore.steps), deadline)
+            self.post = self._observe(transport, self.job.steps, deadline)
+            now = {finding_key(f.to_dict()) for f in self.post if f.kind == "installed"}
+            missing = [k for k in restore.expected if k not in now]
+            if missing:
+                shown = ", ".join(f"{k[2] or k[0]} {k[1]}" for k in missing)
+                return st.FAILED, f"after reinstalling, detection does not find {shown}"
+            return st.RESTORED, None
         except _Stop as stop:
             return stop.status, stop.reason
         except TransportError as exc:

@@ -20,7 +20,7 @@ from orchestrator.engine.fanout import (
     HostStarted,
     Stopping,
 )
-from orchestrator.engine.host import HostDriver, HostJob, HostRun, Reviewed
+from orchestrator.engine.host import HostDriver, HostJob, HostRun, Restore, Reviewed
 from orchestrator.engine.outcome import HostOutcome, RunResult
 from orchestrator.engine.waves import Window, batch_sizes, failure_budget, split
 from orchestrator.errors import WindowClosed
@@ -40,6 +40,7 @@ __all__ = [
     "WaveSettings",
     "detect",
     "plan",
+    "rollback",
     "run",
 ]
 
@@ -64,6 +65,11 @@ def detect(hosts: Sequence[Host], **kwargs: Any) -> RunResult:
 def plan(hosts: Sequence[Host], **kwargs: Any) -> RunResult:
     """The dry run: detect, and render the removal each host would get; nothing changes."""
     return _execute("plan", hosts, **kwargs)
+
+
+def rollback(hosts: Sequence[Host], **kwargs: Any) -> RunResult:
+    """Reinstall what an earlier run removed (``restore`` per host), then detect to prove it."""
+    return _execute("rollback", hosts, **kwargs)
 
 
 def run(hosts: Sequence[Host], **kwargs: Any) -> RunResult:
@@ -109,6 +115,7 @@ def _execute(
     resume: str | None = None,
     reviewed: Mapping[str, Reviewed] | None = None,
     allow_drift: bool = False,
+    restore: Mapping[str, Restore] | None = None,
 ) -> RunResult:
     """``connector`` and ``secrets`` default to local-only ones (what engine tests need);
     ``template_secrets`` are run-wide secrets templates may use (the uninstall password).
@@ -162,6 +169,7 @@ def _execute(
         mode=kind,
         reviewed=reviewed,
         allow_drift=allow_drift,
+        restore=restore,
         lock=None if kind == "detect" else (lambda name: ledger.lock_host(run_id, name, node, pid)),
         unlock=None if kind == "detect" else (lambda name: ledger.unlock_host(run_id, name)),
     )

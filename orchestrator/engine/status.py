@@ -13,6 +13,7 @@ HOSTKEY_REJECTED = "hostkey_rejected"
 TIMEOUT = "timeout"
 SKIPPED = "skipped"
 PLANNED = "planned"
+RESTORED = "restored"  # rollback only: what a run removed is installed again
 
 ALL = (
     CLEAN,
@@ -26,11 +27,12 @@ ALL = (
     TIMEOUT,
     SKIPPED,
     PLANNED,
+    RESTORED,
 )
 # Hosts that could not be worked on or whose work failed: what a failure budget counts.
 FAILURES = frozenset({FAILED, UNREACHABLE, AUTH_FAILED, HOSTKEY_REJECTED, TIMEOUT})
 # Every selected host in one of these: exit 0.
-SUCCESS = frozenset({CLEAN, REMOVED, PLANNED})
+SUCCESS = frozenset({CLEAN, REMOVED, PLANNED, RESTORED})
 
 EXIT_OK = 0
 EXIT_SOME_HOSTS = 1

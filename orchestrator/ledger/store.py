@@ -615,6 +615,36 @@ class Ledger:
             ],
         )
 
+    def host_outcomes(self, host: str | None = None) -> list[dict[str, Any]]:
+        """Every final outcome (of one host, or all), oldest run first, with its run's kind."""
+        query = (
+            "SELECT h.run_id, r.kind, r.started, h.host, h.status, h.reason, h.findings,"
+            " h.post_findings, h.started, h.finished FROM run_hosts h"
+            " JOIN runs r ON r.id = h.run_id WHERE h.status IS NOT NULL"
+        )
+        args: tuple[Any, ...] = ()
+        if host is not None:
+            query += " AND h.host = ?"
+            args = (host,)
+        query += " ORDER BY r.started, r.id, h.position"
+        with self._transaction("reading host outcomes", write=False) as conn:
+            rows = conn.execute(query, args).fetchall()
+        return [
+            {
+                "run": r[0],
+                "kind": r[1],
+                "run_started": r[2],
+                "host": r[3],
+                "status": r[4],
+                "reason": r[5],
+                "findings": json.loads(r[6]),
+                "post_findings": None if r[7] is None else json.loads(r[7]),
+                "started": r[8],
+                "finished": r[9],
+            }
+            for r in rows
+        ]
+
     # -- internals -----------------------------------------------------------------------------
 
     @contextmanager

@@ -1,0 +1,238 @@
+"""Reports from the ledger: one run, or the whole fleet's latest known state, in stable schemas.
+
+The JSON document (schema ``kremove.report/1``) is the source of every format: the CSV is one row
+per host from it, the HTML report (``report_html``) draws it. Field meanings: docs/reports.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from orchestrator.engine import status as st
+from orchestrator.ledger.records import RunDetail
+
+SCHEMA = "kremove.report/1"
+CSV_COLUMNS = (
+    "run",
+    "host",
+    "groups",
+    "status",
+    "reason",
+    "found",
+    "remaining",
+    "started",
+    "finished",
+)
+EXCEPTIONS = frozenset(st.FAILURES - {st.FAILED} | {st.SKIPPED})
+
+
+def _label(f: Mapping[str, Any]) -> str:
+    evidence = f.get("evidence") or {}
+    what = (
+        evidence.get("package")
+        or evidence.get("product_code")
+        or evidence.get("receipt")
+        or f.get("name")
+        or f.get("product")
+    )
+    version = f.get("version")
+    return f"{what} {version}" if version else str(what)
+
+
+def _installed(findings: Iterable[Mapping[str, Any]] | None) -> list[Mapping[str, Any]]:
+    return [f for f in findings or () if f.get("kind", "installed") == "installed"]
+
+
+def _remaining(status: str | None, findings: Any, post: Any) -> list[Mapping[str, Any]]:
+    """What is still installed after this outcome, as far as the ledger knows."""
+    if post is not None:
+        return _installed(post)
+    if status in (st.REMOVED, st.CLEAN):
+        return []
+    return _installed(findings)
+
+
+def _host_entry(
+    run: str, groups: Sequence[str], row: Mapping[str, Any], since: str | None = None
+) -> dict[str, Any]:
+    found = _installed(row.get("findings"))
+    remaining = _remaining(row.get("status"), row.get("findings"), row.get("post_findings"))
+    entry = {
+        "run": run,
+        "host": row["host"],
+        "groups": list(groups),
+        "status": row.get("status") or "pending",
+        "reason": row.get("reason"),
+        "found": [_finding(f) for f in found],
+        "remaining": [_finding(f) for f in remaining],
+        "started": row.get("started"),
+        "finished": row.get("finished"),
+    }
+    if since is not None:
+        entry["since"] = since
+    return entry
+
+
+def _finding(f: Mapping[str, Any]) -> dict[str, Any]:
+    evidence = f.get("evidence") or {}
+    return {
+        "product": f.get("product"),
+        "name": f.get("name"),
+        "version": f.get("version"),
+        "package": evidence.get("package"),
+        "product_code": evidence.get("product_code"),
+        "label": _label(f),
+    }
+
+
+def run_report(run: RunDetail) -> dict[str, Any]:
+    groups = run.meta.get("groups") or {}
+    hosts = [
+        _host_entry(
+            run.id,
+            groups.get(h.host, []),
+            {
+                "host": h.host,
+                "status": h.status,
+                "reason": h.reason,
+                "findings": h.findings,
+                "post_findings": h.post_findings,
+                "started": h.started,
+                "finished": h.finished,
+            },
+        )
+        for h in run.hosts
+    ]
+    batches = [
+        {"batch": e.detail.get("batch"), "started": e.at, "hosts": e.detail.get("hosts", [])}
+        for e in run.events
+        if e.kind == "batch_started"
+    ]
+    return {
+        "schema": SCHEMA,
+        "scope": "run",
+        "run": {
+            "id": run.id,
+            "kind": run.kind,
+            "status": run.status,
+            "started": run.started,
+            "finished": run.finished,
+            "operator": run.operator,
+            "command_line": run.command_line,
+            "inventory_digest": run.inventory_digest,
+            "playbook_version": run.playbook_version,
+        },
+        **_summaries(hosts),
+        "batches": batches,
+        "events": [e.to_dict() for e in run.events if e.kind != "batch_started"],
+        "directive": _directive(hosts, run.kind, [(run.id, run.started, run.finished)]),
+        "hosts": hosts,
+    }
+
+
+def fleet_report(outcomes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The latest known state of every host across all runs, and since when it has held."""
+    latest: dict[str, Mapping[str, Any]] = {}
+    since: dict[str, str | None] = {}
+    first_seen: dict[str, str | None] = {}
+    runs: dict[str, tuple[str, str, str | None]] = {}
+    for row in outcomes:
+        if row["status"] == st.SKIPPED:
+            continue  # says nothing about the host
+        host = row["host"]
+        if _installed(row["findings"]) and host not in first_seen:
+            first_seen[host] = row["finished"]
+        previous = latest.get(host)
+        if previous is None or previous["status"] != row["status"]:
+            since[host] = row["finished"]
+        latest[host] = row
+        runs[row["run"]] = (row["run"], row["run_started"], row["finished"])
+    hosts = [
+        {
+            **_host_entry(row["run"], [], row, since.get(host)),
+            "first_identified": first_seen.get(host),
+        }
+        for host, row in sorted(latest.items())
+    ]
+    return {
+        "schema": SCHEMA,
+        "scope": "fleet",
+        "runs": [{"id": r[0], "started": r[1]} for r in sorted(runs.values(), key=lambda r: r[1])],
+        **_summaries(hosts),
+        "directive": _directive(hosts, "fleet", sorted(runs.values(), key=lambda r: r[1])),
+        "hosts": hosts,
+    }
+
+
+def _summaries(hosts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    for h in hosts:
+        counts[h["status"]] = counts.get(h["status"], 0) + 1
+    products: dict[tuple[str, str, str | None], set[str]] = {}
+    for h in hosts:
+        for f in h["found"]:
+            products.setdefault((f["product"], f["name"], f["version"]), set()).add(h["host"])
+    groups: dict[str, dict[str, int]] = {}
+    for h in hosts:
+        for g in h["groups"] or ["(no group)"]:
+            row = groups.setdefault(g, {"hosts": 0, "done": 0, "failed": 0})
+            row["hosts"] += 1
+            row["done"] += h["status"] in (st.REMOVED, st.CLEAN)
+            row["failed"] += h["status"] in st.FAILURES
+    return {
+        "counts": dict(sorted(counts.items())),
+        "products": [
+            {"product": p, "name": n, "version": v, "hosts": len(names)}
+            for (p, n, v), names in sorted(
+                products.items(), key=lambda kv: (kv[0][0], str(kv[0][2]))
+            )
+        ],
+        "groups": dict(sorted(groups.items())),
+        "failures": [
+            {"host": h["host"], "status": h["status"], "reason": h["reason"]}
+            for h in hosts
+            if h["status"] in st.FAILURES or h["status"] == st.REBOOT_PENDING
+        ],
+    }
+
+
+def _directive(
+    hosts: Sequence[Mapping[str, Any]], kind: str, runs: Sequence[tuple[str, str, str | None]]
+) -> dict[str, Any]:
+    """BOD 17-01's terms: identified (30 days), planned (60), removed/remaining (90)."""
+    identified = [h for h in hosts if h["found"]]
+    return {
+        "identified": len(identified),
+        "planned": sum(1 for h in hosts if h["status"] == st.PLANNED)
+        if kind in ("plan", "fleet")
+        else len([h for h in identified if h["status"] not in EXCEPTIONS]),
+        "removed": sum(1 for h in hosts if h["status"] in (st.REMOVED, st.REBOOT_PENDING)),
+        "remaining": sum(1 for h in hosts if h["remaining"]),
+        "failed": sum(1 for h in hosts if h["status"] == st.FAILED),
+        "exceptions": sum(1 for h in hosts if h["status"] in EXCEPTIONS),
+        "runs": [{"id": r[0], "started": r[1]} for r in runs],
+    }
+
+
+def to_csv(report: Mapping[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for h in report["hosts"]:
+        writer.writerow(
+            [
+                h["run"],
+                h["host"],
+                ";".join(h["groups"]),
+                h["status"],
+                h["reason"] or "",
+                ";".join(f["label"] for f in h["found"]),
+                ";".join(f["label"] for f in h["remaining"]),
+                h["started"] or "",
+                h["finished"] or "",
+            ]
+        )
+    return buffer.getvalue()
