@@ -1118,6 +1118,44 @@ def runs_export(
         sys.stdout.write(json.dumps(line, default=str) + "\n")
 
 
+@runs_app.command(
+    "prune",
+    epilog="Example: kremove runs prune --before 2026-01-01 --archive ledger-2025.jsonl",
+)
+def runs_prune(
+    before: str = typer.Option(
+        ..., "--before", help="Prune runs started before this date (YYYY-MM-DD) or run id."
+    ),
+    archive: Path = typer.Option(
+        ..., "--archive", help="JSON Lines file the runs are appended to first."
+    ),
+    ledger: Path | None = LedgerOpt,
+) -> None:
+    """Archive old finished runs to JSON Lines, then delete them from the ledger. The hash chain
+    keeps an entry for each (with the archive's digest), so audit verify still passes."""
+    import hashlib
+
+    with _open_existing(ledger) as book:
+        runs = [r for r in book.list_runs(10**9) if r.started < before or r.id < before]
+        runs = [r for r in runs if r.status != "running"]
+        if not runs:
+            out.print(f"no finished run started before {before}")
+            return
+        for summary in reversed(runs):
+            detail = book.get_run(summary.id).to_dict()
+            lines = [json.dumps({"type": "run", **detail}, default=str) + "\n"]
+            digest = hashlib.sha256("".join(lines).encode()).hexdigest()
+            try:
+                with archive.open("a", encoding="utf-8") as fh:
+                    fh.writelines(lines)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except OSError as exc:
+                raise InputError(f"--archive {archive}: cannot write: {exc.strerror}") from None
+            book.prune_run(summary.id, digest)
+    out.print(f"{len(runs)} runs archived to {archive} and pruned; audit verify still passes")
+
+
 @audit_app.command("host", epilog="Example: kremove audit host web01.example.org --json")
 def audit_host(
     name: str = typer.Argument(..., help="The host's inventory name."),

@@ -26,6 +26,7 @@ COMMANDS = [
     ["audit", "verify"],
     ["audit", "host"],
     ["runs", "export"],
+    ["runs", "prune"],
     ["runs"],
     ["runs", "list"],
     ["runs", "show"],
@@ -208,3 +209,18 @@ def test_run_refuses_bad_wave_settings_before_doing_anything(tmp_path: Path) -> 
         assert done.returncode == 2, (args, done.stderr)
         assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / ".kremove").exists()
+
+
+def test_old_runs_are_archived_then_pruned_and_the_ledger_still_verifies(tmp_path: Path) -> None:
+    inventory = str(ROOT / "inventories" / "localhost.yml")
+    for _ in range(2):
+        kremove("detect", "-i", inventory, cwd=tmp_path)
+    runs = json.loads(kremove("runs", "list", "--json", cwd=tmp_path).stdout)["runs"]
+    archive = tmp_path / "archive.jsonl"
+    done = kremove("runs", "prune", "--before", "9999", "--archive", str(archive), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    archived = [json.loads(line) for line in archive.read_text().splitlines()]
+    assert sorted(a["id"] for a in archived) == sorted(r["id"] for r in runs)
+    assert all(a["hosts"] and a["steps"] for a in archived)
+    assert json.loads(kremove("runs", "list", "--json", cwd=tmp_path).stdout)["runs"] == []
+    assert kremove("audit", "verify", cwd=tmp_path).returncode == 0

@@ -175,6 +175,13 @@ class _State:
         elif op == "run_reopened":
             self.runs[run_id].update(status="running", finished=None)
             self.source[("run", run_id)] = seq
+        elif op == "run_pruned":
+            self.runs.pop(run_id, None)
+            for key in [k for k in self.hosts if k[0] == run_id]:
+                del self.hosts[key]
+            for table in (self.steps, self.events):
+                for key in [k for k, v in table.items() if v["run_id"] == run_id]:
+                    del table[key]
         elif op == "run_finished":
             self.runs[run_id].update(status=b["status"], finished=b["finished"])
             self.source[("run", run_id)] = seq

@@ -615,6 +615,20 @@ class Ledger:
             ],
         )
 
+    def prune_run(self, run_id: str, archive_sha256: str) -> None:
+        """Delete a finished run's rows after it was archived; the journal keeps the chain (and
+        records the archive's digest), so ``audit verify`` still passes."""
+        with self._transaction(f"pruning run {run_id!r}") as conn:
+            row = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise LedgerError(f"ledger {self._path}: no run {run_id!r}")
+            if row[0] == RUNNING:
+                raise LedgerError(f"run {run_id} is still running; it cannot be pruned")
+            for table in ("steps", "events", "run_hosts"):
+                conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            self._journal(conn, run_id, "run_pruned", {"archive_sha256": archive_sha256})
+
     def host_outcomes(self, host: str | None = None) -> list[dict[str, Any]]:
         """Every final outcome (of one host, or all), oldest run first, with its run's kind."""
         query = (

@@ -238,6 +238,8 @@ class WinRMTransport(Transport):
             )
         script = _batch_bytes(command, self.host.name)
         started = time.monotonic()
+        if deadline.expired:  # nothing is started that could not be waited for
+            return CommandResult(None, "", "", 0.0, timed_out=True)
         with self._lock:
             self._ensure_shell(deadline)
             path = f"%TEMP%\\kremove-{_random.token_hex(8)}.cmd"

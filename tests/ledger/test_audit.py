@@ -218,3 +218,16 @@ def test_verifying_changes_nothing(ledger_file: Path) -> None:
     before = sha(ledger_file)
     audit.verify(ledger_file, None)
     assert sha(ledger_file) == before
+
+
+def test_a_pruned_run_leaves_a_chain_that_still_verifies(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    old = make_ledger(path)
+    new = make_ledger(path)
+    with Ledger.open(path) as ledger:
+        ledger.prune_run(old, "0" * 64)
+        assert [r.id for r in ledger.list_runs()] == [new]
+    verdict = audit.verify(path, None)
+    assert verdict.ok, verdict.problem
+    tamper(path, f"DELETE FROM steps WHERE run_id = '{new}' AND host = 'db1'")
+    assert not audit.verify(path, None).ok  # pruning one run does not hide edits to another
