@@ -1,3 +1,3 @@
 """Shared pytest configuration: the simulated SSH fleet's fixtures (tests/fleet/README.md)."""
 
-pytest_plugins = ["tests.fleet.pytest_plugin"]
+pytest_plugins = ["tests.fleet.pytest_plugin", "tests.fleet.winrm_host.pytest_plugin"]

@@ -225,13 +225,19 @@ class WinrmFleet:
         cert_validation: bool | None = None,
         password_env: str = PASSWORD_ENV,
     ) -> Path:
-        """kremove's native YAML for the hosts (names or kinds in ``include``; all by default).
+        """kremove's native YAML for the hosts (names or kinds in ``include``; by default all but
+        http_basic).
 
         Each host gets its kind's scheme and auth unless ``scheme``/``auth`` say otherwise, and
         the fleet's CA as ``ca_trust_path`` for HTTPS.
         """
+        # kremove refuses an inventory with Basic over plain HTTP as a whole: an http_basic host
+        # is written only when asked for by name or kind.
         chosen = [
-            h for h in self.hosts if include is None or h.name in include or h.kind in include
+            h
+            for h in self.hosts
+            if (include is None and h.kind != "http_basic")
+            or (include is not None and (h.name in include or h.kind in include))
         ]
         hosts: dict[str, Any] = {}
         for h in chosen:

@@ -8,6 +8,7 @@ French Network Agent build).
 
 from __future__ import annotations
 
+import base64
 import copy
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ AGENT_FR_CODE = "{2924BEDA-E0D7-4DAF-A224-50D2E0B12F5B}"
 KSWS_CODE = "{7A4192A1-84C4-4E90-A31B-B4704E4F5A5B}"
 VCRT_CODE = "{D5D19E2F-7189-42FE-8103-92CD1FA457C2}"
 KES_LOGIN = "KLAdmin"  # what kremove sends by default (vars.kaspersky_login)
+LEGACY_FILE = "C:\\Users\\Public\\legacy-cp1252.txt"
+LEGACY_BYTES = b"Agent d'administration (\xe9t\xe9) \xff end\r\n"
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,8 @@ def _base(name: str, user: str, *, server: bool = False) -> dict[str, Any]:
         "registry": registry,
         "services": services,
         "dirs": dirs,
-        "files": {},
+        # Written in a legacy code page, as old tools do: not UTF-8 (0xE9 and 0xFF are invalid).
+        "files": {LEGACY_FILE: base64.b64encode(LEGACY_BYTES).decode()},
         "products": {},
     }
 

@@ -137,6 +137,8 @@ class Fleet:
                 shells = list(service.shells.values())
                 service.shells.clear()
                 service.faults.clear()
+                service.unhang.set()
+                service.unhang = threading.Event()
             for shell in shells:
                 for proc in shell.commands.values():
                     proc.cancelled.set()

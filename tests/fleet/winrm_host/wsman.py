@@ -134,6 +134,7 @@ class HostService:
         self.shells: dict[str, Shell] = {}
         self.lock = threading.Lock()
         self.faults: list[dict[str, Any]] = []  # injected by tests: answer an action badly
+        self.unhang = threading.Event()
 
     # -- actions ---------------------------------------------------------------------------------
 
@@ -174,18 +175,20 @@ class HostService:
 
     def _injected(self, action: str) -> tuple[int, bytes] | None:
         with self.lock:
-            for fault in self.faults:
-                if fault["action"] in (action, "*") and fault["count"] > 0:
-                    fault["count"] -= 1
-                    self.log("injected_fault", action=action, kind=fault["kind"])
-                    if fault["kind"] == "http500":
-                        return 500, b"Internal Server Error: the WinRM service broke"
-                    if fault["kind"] == "malformed":
-                        return 200, b"<s:Envelope><s:Body><unclosed"
-                    if fault["kind"] == "hang":
-                        time.sleep(float(fault.get("seconds", 60)))
-                        return 500, b""
-        return None
+            fault = next(
+                (f for f in self.faults if f["action"] in (action, "*") and f["count"] > 0), None
+            )
+            if fault is None:
+                return None
+            fault["count"] -= 1
+        self.log("injected_fault", action=action, kind=fault["kind"])
+        if fault["kind"] == "http500":
+            return 500, b"Internal Server Error: the WinRM service broke"
+        if fault["kind"] == "malformed":
+            return 200, b"<s:Envelope><s:Body><unclosed"
+        # "hang": no answer until the time is up or the host is reset.
+        self.unhang.wait(float(fault.get("seconds", 60)))
+        return 500, b""
 
     def _shell(self, root: ET.Element) -> Shell:
         shell_id = _text(root, ".//w:Selector[@Name='ShellId']")

@@ -1,0 +1,40 @@
+"""pytest fixtures for the simulated Windows fleet (enabled by tests/conftest.py).
+
+- ``winrm_fleet_factory`` (session): ``winrm_fleet_factory({"kes_and_agent": 3})`` starts a
+  WinrmFleet in a fresh temporary directory; every fleet it started is stopped at session end.
+- ``winrm_fleet`` (session): one host of every kind, shared by the session's tests. A test that
+  changes a host calls ``winrm_fleet.reset(name)`` afterwards (or starts its own fleet).
+
+The fleet needs nothing but Python packages (pyspnego, cryptography): it runs everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+import pytest
+
+from tests.fleet.winrm_host.fleet import WinrmFleet
+from tests.fleet.winrm_host.kinds import KINDS
+
+WinrmFleetFactory = Callable[[Sequence[str] | Mapping[str, int]], WinrmFleet]
+
+
+@pytest.fixture(scope="session")
+def winrm_fleet_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WinrmFleetFactory]:
+    started: list[WinrmFleet] = []
+
+    def start(kinds: Sequence[str] | Mapping[str, int]) -> WinrmFleet:
+        fleet = WinrmFleet.start(tmp_path_factory.mktemp("winrm-fleet"), kinds)
+        started.append(fleet)
+        return fleet
+
+    yield start
+    for fleet in started:
+        fleet.stop()
+
+
+@pytest.fixture(scope="session")
+def winrm_fleet(winrm_fleet_factory: WinrmFleetFactory) -> WinrmFleet:
+    """One host of every kind (tests/fleet/winrm_host/README.md), started once per session."""
+    return winrm_fleet_factory(list(KINDS))
