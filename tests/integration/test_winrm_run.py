@@ -1,0 +1,299 @@
+"""`kremove detect` and `kremove run` over WinRM against a simulated Windows fleet.
+
+The hosts are emulated (tests/fleet/winrm_host) but everything between kremove and them is real:
+HTTPS with the fleet's CA, NTLM, the WS-Man shell protocol, the batch scripts the Windows
+playbooks render, reg.exe/sc.exe/msiexec output formats and exit codes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fleet.winrm_host.fleet import UNINSTALL_PASSWORD_ENV, WinrmFleet
+from tests.fleet.winrm_host.kinds import AGENT_CODE, KES_CODE
+
+KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
+HOST_TIMEOUT = 12
+
+KINDS = {
+    "clean": 1,
+    "kes_and_agent": 1,
+    "protected_kes": 2,
+    "reboot_required": 1,
+    "hanging_uninstall": 1,
+    "french_agent": 1,
+    "consumer_non_msi": 1,
+    "unreachable": 1,
+    "bad_certificate": 1,
+}
+DETECTED = {
+    "clean": set(),
+    "kes_and_agent": {"kes-windows", "klnagent"},
+    "protected_kes": {"kes-windows", "klnagent"},
+    "reboot_required": {"kes-windows"},
+    "hanging_uninstall": {"kes-windows"},
+    "french_agent": {"ksws", "klnagent"},
+    "consumer_non_msi": {"kaspersky-consumer"},
+}
+RUN_WITHOUT_PASSWORD = {
+    "clean": "clean",
+    "kes_and_agent": "removed",
+    "protected_kes": "failed",
+    "reboot_required": "reboot_pending",
+    "hanging_uninstall": "timeout",
+    "french_agent": "removed",
+    "consumer_non_msi": "failed",
+    "unreachable": "unreachable",
+    "bad_certificate": "hostkey_rejected",
+}
+
+
+def kremove(home: Path, fleet: WinrmFleet, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KREMOVE_")}
+    env.update(fleet.env)
+    env.update({"HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200"})
+    env["KREMOVE_LEDGER"] = str(home / "ledger.db")
+    return subprocess.run(
+        [KREMOVE, *args],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def statuses(doc: dict[str, Any]) -> dict[str, str]:
+    return {h["host"]: h["status"] for h in doc["hosts"]}
+
+
+def no_secrets(fleet: WinrmFleet, *texts: str | bytes) -> None:
+    for text in texts:
+        blob = text.encode() if isinstance(text, str) else text
+        for secret in fleet.secrets:
+            assert secret.encode() not in blob
+
+
+@pytest.fixture(scope="module")
+def fleet(winrm_fleet_factory: Callable[..., WinrmFleet]) -> WinrmFleet:
+    return winrm_fleet_factory(KINDS)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory, fleet: WinrmFleet) -> Path:
+    home = tmp_path_factory.mktemp("winrm-run")
+    fleet.write_inventory(home / "fleet.yml")
+    return home
+
+
+@pytest.fixture(scope="module")
+def detected(fleet: WinrmFleet, home: Path) -> dict[str, Any]:
+    done = kremove(home, fleet, "detect", "-i", str(home / "fleet.yml"), "--json")
+    assert done.returncode == 1, done.stderr  # unreachable and rejected hosts
+    no_secrets(fleet, done.stdout, done.stderr)
+    doc: dict[str, Any] = json.loads(done.stdout)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def first_run(
+    fleet: WinrmFleet, home: Path, detected: dict[str, Any]
+) -> tuple[dict[str, Any], float]:
+    spare = fleet.by_kind("protected_kes")[1].name  # kept for the run with the password
+    started = time.monotonic()
+    done = kremove(
+        home,
+        fleet,
+        "run",
+        "-i",
+        str(home / "fleet.yml"),
+        "--limit",
+        f"all:!{spare}",
+        "--yes",
+        "--json",
+        "--host-timeout",
+        str(HOST_TIMEOUT),
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    no_secrets(fleet, done.stdout, done.stderr)
+    doc: dict[str, Any] = json.loads(done.stdout)
+    return doc, elapsed
+
+
+def test_detect_finds_every_product_by_registry_view_and_language(
+    fleet: WinrmFleet, detected: dict[str, Any]
+):
+    hosts = {h["host"]: h for h in detected["hosts"]}
+    for h in fleet.hosts:
+        got = hosts[h.name]
+        if h.kind == "unreachable":
+            assert got["status"] == "unreachable"
+            continue
+        if h.kind == "bad_certificate":
+            assert got["status"] == "hostkey_rejected"
+            assert "TLS certificate verification failed" in got["reason"]
+            continue
+        installed = {f["product"] for f in got["findings"] if f["kind"] == "installed"}
+        assert installed == DETECTED[h.kind], h.name
+        assert got["status"] == ("clean" if h.kind == "clean" else "found"), h.name
+    french = hosts[fleet.by_kind("french_agent")[0].name]
+    agent = next(f for f in french["findings"] if f["product"] == "klnagent")
+    assert agent["evidence"]["display_name"] == (
+        "Agent d'administration de Kaspersky Security Center"
+    )
+    assert agent["evidence"]["view"] == "32"
+    ksws = next(f for f in french["findings"] if f["product"] == "ksws")
+    assert ksws["evidence"]["view"] == "64"
+    kes = next(
+        f
+        for f in hosts[fleet.by_kind("kes_and_agent")[0].name]["findings"]
+        if f["product"] == "kes-windows"
+    )
+    assert kes["version"] == "12.4.0.467" and kes["evidence"]["product_code"] == KES_CODE
+
+
+def test_detection_changes_nothing_and_sends_only_the_detection_script(
+    fleet: WinrmFleet, detected: dict[str, Any]
+):
+    for h in fleet.hosts:
+        if h.kind in ("unreachable", "bad_certificate"):
+            assert not fleet.log(h.name) or not fleet.commands_log(h.name)
+            continue
+        assert not [e for e in fleet.log(h.name) if e["event"] == "msiexec"]
+
+
+def test_run_gives_every_host_its_status(
+    fleet: WinrmFleet, first_run: tuple[dict[str, Any], float]
+):
+    doc, elapsed = first_run
+    spare = fleet.by_kind("protected_kes")[1].name
+    expected = {h.name: RUN_WITHOUT_PASSWORD[h.kind] for h in fleet.hosts if h.name != spare}
+    assert statuses(doc) == expected
+    # The hanging uninstaller ended at the host deadline, not at the step's 30 minutes.
+    assert elapsed < HOST_TIMEOUT + 20
+
+
+def test_products_are_gone_from_the_hosts_registry(
+    fleet: WinrmFleet, first_run: tuple[dict[str, Any], float]
+):
+    for kind in ("kes_and_agent", "french_agent"):
+        name = fleet.by_kind(kind)[0].name
+        left = [n for n in fleet.products(name) if "Kaspersky" in n or "Agent d'" in n]
+        assert left == [], name
+        assert "klnagent" not in fleet.state(name)["services"]
+    reboot = fleet.by_kind("reboot_required")[0].name
+    assert "Kaspersky Endpoint Security for Windows" not in fleet.products(reboot)
+    assert fleet.state(reboot)["services"]["klif"]["state"] == "STOP_PENDING"
+
+
+def test_kes_goes_before_the_network_agent(
+    fleet: WinrmFleet, first_run: tuple[dict[str, Any], float]
+):
+    name = fleet.by_kind("kes_and_agent")[0].name
+    codes = [e["product_code"] for e in fleet.log(name) if e["event"] == "msiexec"]
+    assert codes == [KES_CODE, AGENT_CODE]
+
+
+def test_protected_kes_fails_clearly_without_the_password(
+    fleet: WinrmFleet, first_run: tuple[dict[str, Any], float]
+):
+    doc, _ = first_run
+    name = fleet.by_kind("protected_kes")[0].name
+    reason = next(h["reason"] for h in doc["hosts"] if h["host"] == name)
+    assert "exited 1603" in reason and "msiexec" in reason
+    assert "Kaspersky Endpoint Security for Windows" in fleet.products(name)
+    # The Network Agent stayed: nothing after the failed endpoint removal.
+    assert [e["product_code"] for e in fleet.log(name) if e["event"] == "msiexec"] == [KES_CODE]
+
+
+def test_non_msi_product_is_reported_not_touched(
+    fleet: WinrmFleet, first_run: tuple[dict[str, Any], float]
+):
+    doc, _ = first_run
+    name = fleet.by_kind("consumer_non_msi")[0].name
+    reason = next(h["reason"] for h in doc["hosts"] if h["host"] == name)
+    assert "not an MSI installation" in reason
+    assert "Kaspersky Total Security" in fleet.products(name)
+    assert not [e for e in fleet.log(name) if e["event"] == "msiexec"]
+
+
+def test_hanging_uninstaller_is_terminated(
+    fleet: WinrmFleet, first_run: tuple[dict[str, Any], float]
+):
+    name = fleet.by_kind("hanging_uninstall")[0].name
+    signals = [e for e in fleet.log(name) if e["event"] == "signal"]
+    assert signals and signals[-1]["code"] == "terminate" and signals[-1]["was_running"]
+
+
+def test_protected_kes_is_removed_with_the_password_by_reference(
+    fleet: WinrmFleet, home: Path, first_run: tuple[dict[str, Any], float]
+):
+    done = kremove(
+        home,
+        fleet,
+        "run",
+        "-i",
+        str(home / "fleet.yml"),
+        "--limit",
+        "protected_kes",
+        "--yes",
+        "--json",
+        "--uninstall-password-env",
+        UNINSTALL_PASSWORD_ENV,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    no_secrets(fleet, done.stdout, done.stderr)
+    doc = json.loads(done.stdout)
+    assert set(statuses(doc).values()) == {"removed"}
+    for h in fleet.by_kind("protected_kes"):
+        assert not [n for n in fleet.products(h.name) if "Kaspersky" in n]
+        runs = [e for e in fleet.log(h.name) if e["event"] == "msiexec"]
+        assert runs[-2]["product_code"] == KES_CODE and runs[-2]["exit_code"] == 0
+        assert "KLPASSWD" in runs[-2]["properties"]
+        assert runs[-1]["product_code"] == AGENT_CODE and "KLUNINSTPASSWD" in runs[-1]["properties"]
+
+
+def test_no_secret_in_the_ledger_or_in_what_hosts_printed(
+    fleet: WinrmFleet, home: Path, first_run: tuple[dict[str, Any], float]
+):
+    for path in home.glob("ledger.db*"):
+        no_secrets(fleet, path.read_bytes())
+    for h in fleet.hosts:
+        no_secrets(fleet, fleet.printed(h.name))
+
+
+def test_basic_over_http_inventory_is_refused(fleet: WinrmFleet, tmp_path: Path):
+    # The fleet has no http_basic host; an inventory that asks for Basic over HTTP is refused
+    # whole, before anything connects.
+    doc = {
+        "version": 1,
+        "defaults": {
+            "transport": "winrm",
+            "platform": "windows",
+            "user": "kops",
+            "password_env": "KREMOVE_WINRM_PASSWORD",
+        },
+        "hosts": {
+            "plain": {
+                "address": "127.0.0.1",
+                "port": fleet.hosts[0].http_port,
+                "winrm": {"auth": "basic", "scheme": "http"},
+            }
+        },
+    }
+    (tmp_path / "basic.yml").write_text(json.dumps(doc))
+    done = kremove(tmp_path, fleet, "detect", "-i", str(tmp_path / "basic.yml"))
+    assert done.returncode == 2
+    assert "clear text" in done.stderr
