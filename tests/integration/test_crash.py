@@ -1,0 +1,137 @@
+"""Crash safety: kremove killed with SIGKILL at random moments of a wave, then resumed.
+
+After every trial: each host has exactly one final status; no changing step that the ledger
+recorded as finished was sent again; a host whose changing step was started but not finished was
+detected again before anything else was sent to it; the ledger verifies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from orchestrator.playbook.loader import load_playbooks
+from tests.fleet.fleet import Fleet
+
+CATALOG = load_playbooks().catalog
+PURGE = re.compile(r"dpkg --purge ([a-z0-9.+-]+)")
+KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
+TRIALS = 20
+SEED = 20261125
+
+
+@pytest.fixture(scope="module")
+def fleet(fleet_factory: Callable[..., Fleet]) -> Fleet:
+    return fleet_factory({"one_product": 3, "several_products": 3})
+
+
+def kill_at_random(
+    fleet: Fleet, home: Path, rng: random.Random
+) -> tuple[str | None, dict[str, str]]:
+    known = fleet.write_known_hosts(home / "known_hosts")
+    inventory = fleet.write_inventory(home / "fleet.yml", known_hosts=known)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KREMOVE_", "SSH_"))}
+    env.update(fleet.env)
+    env.update({"HOME": str(home), "KREMOVE_LEDGER": str(home / "l.db")})
+    proc = subprocess.Popen(
+        [KREMOVE, "run", "-i", str(inventory), "--yes", "--json", "--forks", "2"],
+        cwd=home,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    time.sleep(rng.uniform(0.6, 4.0))  # from before the run is recorded to after it ended
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    run_id = None
+    if (home / "l.db").exists():
+        db = sqlite3.connect(f"file:{home / 'l.db'}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT id FROM runs ORDER BY started DESC LIMIT 1").fetchone()
+            run_id = row[0] if row else None
+        except sqlite3.OperationalError:
+            run_id = None
+        finally:
+            db.close()
+    return run_id, env
+
+
+@pytest.mark.timeout(900)
+def test_kill_and_resume(fleet: Fleet, tmp_path: Path) -> None:
+    rng = random.Random(SEED)
+    cut = 0
+    for trial in range(TRIALS):
+        fleet.reset()
+        home = tmp_path / f"trial{trial}"
+        home.mkdir()
+        run_id, env = kill_at_random(fleet, home, rng)
+        if run_id is None:
+            continue  # killed before the run was recorded: nothing to resume, nothing sent
+        first = json.loads(_kremove(env, home, "runs", "show", run_id, "--json").stdout)
+        cut += first["status"] == "running"
+        finished_changes = {
+            (s["host"], s["step_id"])
+            for s in first["steps"]
+            if not s["readonly"] and s["finished"] is not None
+        }
+        cut_off = {s["host"] for s in first["steps"] if not s["readonly"] and s["finished"] is None}
+        sent_before = {h.name: len(fleet.commands_log(h.name)) for h in fleet.hosts}
+
+        resumed = _kremove(env, home, "run", "--resume", run_id, "--yes", "--json")
+        if first["status"] == "completed":
+            assert resumed.returncode == 2, trial  # nothing to resume
+        else:
+            assert resumed.returncode == 0, (trial, resumed.stdout, resumed.stderr)
+        record = json.loads(_kremove(env, home, "runs", "show", run_id, "--json").stdout)
+        assert record["status"] == "completed", trial
+        assert {h["status"] for h in record["hosts"]} <= {"removed", "clean"}, (trial, record)
+        assert all(h["status"] for h in record["hosts"])  # one final status each
+
+        for h in fleet.hosts:
+            assert fleet.kaspersky_packages(h.name) == {}, (trial, h.name)
+            after = fleet.commands_log(h.name)[sent_before[h.name] :]
+            if after:
+                assert "dpkg-query" in after[0], (trial, h.name, after[0][:80])  # detect first
+            purged_again = {
+                product
+                for c in after
+                for m in PURGE.finditer(c)
+                for product in [CATALOG.product_for_package(m.group(1))]
+                if product is not None
+                for product in [product.id]
+            }
+            for host, step in finished_changes:
+                if host == h.name and step.startswith("purge:"):
+                    assert step.split(":", 1)[1] not in purged_again, (trial, h.name, step)
+        for host in cut_off:
+            later = [s for s in record["steps"] if s["host"] == host]
+            assert later, (trial, host)
+        verify = _kremove(env, home, "audit", "verify")
+        assert verify.returncode == 0, (trial, verify.stderr)
+    print(f"{cut} of {TRIALS} trials killed kremove in the middle of its run")
+    assert cut >= TRIALS // 2  # the kill moments really fall inside runs
+
+
+def _kremove(env: dict[str, str], home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [KREMOVE, *args],
+        cwd=home,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
