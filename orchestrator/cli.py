@@ -889,6 +889,7 @@ def _progress(total: int, what: str, quiet: bool) -> Iterator[Callable[[runner.E
                 budget["total"] = event.budget
                 shown = "" if event.budget_left is None else f"budget left {event.budget_left}  "
                 progress.update(task, batch=f" batch {event.index}/{event.count}", budget=shown)
+                announce(event)
             else:
                 announce(event)
 

@@ -244,3 +244,21 @@ def _wait_for_locks(ledger: Path, count: int, timeout: float = 30) -> None:
                 db.close()
         time.sleep(0.05)
     raise AssertionError(f"{count} hosts were not locked within {timeout}s")
+
+
+def test_progress_shows_the_batch_and_the_budget_left(fresh: Callable[..., Env]) -> None:
+    env = fresh({"one_product": 3, "unreachable": 1})
+    command = f"{KREMOVE} run -i {env.inventory} --yes --batches 1,100% --max-fail 2 --forks 1"
+    done = subprocess.run(  # `script` gives kremove a terminal, as an operator's shell would
+        ["script", "-qfec", command, "/dev/null"],
+        env={**env.env, "COLUMNS": "200"},
+        capture_output=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        cwd=env.home,
+    )
+    screen = done.stdout.decode("utf-8", "replace")
+    assert "batch 1 of 2: 1 hosts, failure budget left 2" in screen
+    frames = [f for f in screen.split("\r") if "in flight" in f]
+    assert any("batch 2/2" in f and "budget left" in f for f in frames), screen[-1500:]
+    assert any("budget left 1" in f for f in frames)  # the unreachable host spent one
