@@ -73,7 +73,13 @@ DIRECTIVE_TERMS = (
         "or skipped — each needs follow-up.",
     ),
 )
-LABEL_CHARS = 26  # what fits the 180-unit label column of the charts
+# Chart geometry, in SVG units (the charts scale to the page): a label column, then the bars, then
+# a note after each bar.
+VIEW_W = 900
+LABEL_X = 232  # labels end here
+BAR_X = 240
+BAR_W = 420
+LABEL_CHARS = 28  # what fits the label column
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -212,56 +218,29 @@ def _groups_section(report: Mapping[str, Any]) -> str:
     if not groups:
         return _section("groups", "Progress by group", _empty("No groups."), count=0)
     rows = []
-    width = 440
     for i, (name, g) in enumerate(groups.items()):
         hosts, done, failed = _int(g.get("hosts")), _int(g.get("done")), _int(g.get("failed"))
         y = 8 + i * 30
-        done_w = _scale(done, hosts, width)
-        failed_w = _scale(failed, hosts, width)
-        parts = _tag(
-            "rect",
-            {"class": "track", "data-part": "hosts", "x": 180, "y": y, "width": width},
-            f"<title>{_e(name)}: {hosts} hosts</title>",
-            height=20,
-        )
+        done_w, failed_w = _scale(done, hosts, BAR_W), _scale(failed, hosts, BAR_W)
+        # a grey track for all the group's hosts, then done and failed from its left end
+        parts = _rect("hosts", BAR_X, y, BAR_W, None, f"{name}: {_hosts(hosts)}")
         if done_w:
-            parts += _tag(
-                "rect",
-                {"data-part": "done", "x": 180, "y": y, "width": done_w, "fill": COLOURS["clean"]},
-                f"<title>{_e(name)}: {done} done (clean or removed)</title>",
-                height=20,
-            )
+            parts += _rect("done", BAR_X, y, done_w, COLOURS[st.CLEAN], f"{name}: {done} done")
         if failed_w:
-            fx = 180 + done_w
-            parts += _tag(
-                "rect",
-                {"data-part": "failed", "x": fx, "y": y, "width": failed_w, "fill": "#c62828"},
-                f"<title>{_e(name)}: {failed} failed</title>",
-                height=20,
-            )
-            parts += _hatch("groups-svg", fx, y, failed_w)
-        note = f"{done}/{hosts} done ({_pct(done, hosts)})" + (
-            f" · {failed} failed" if failed else ""
-        )
-        rows.append(
-            _tag(
-                "g",
-                {
-                    "class": "group",
-                    "data-group": name,
-                    "data-hosts": hosts,
-                    "data-done": done,
-                    "data-failed": failed,
-                },
-                _label(name, y) + parts + _svg_text(180 + width + 8, y + 15, note),
-            )
-        )
+            x = BAR_X + done_w
+            parts += _rect("failed", x, y, failed_w, COLOURS[st.FAILED], f"{name}: {failed} failed")
+            parts += _hatch("groups-svg", x, y, failed_w)
+        note = f"{done}/{hosts} done ({_pct(done, hosts)})"
+        note += f" · {failed} failed" if failed else ""
+        data = {"data-group": name, "data-hosts": hosts, "data-done": done, "data-failed": failed}
+        body = _label(name, y) + parts + _svg_text(BAR_X + BAR_W + 8, y + 15, note)
+        rows.append(_tag("g", {"class": "group", **data}, body))
     height = 16 + len(groups) * 30
     svg = _svg("groups-svg", "Progress by group: done and failed hosts", height, "".join(rows))
     legend = (
-        '<p class="legend"><span class="swatch" style="background:#2e7d32"></span> done (clean '
-        'or removed) <span class="swatch hatched" style="background:#c62828"></span> failed '
-        '(any failure status) <span class="swatch" style="background:#e3e3e3"></span> other</p>'
+        f'<p class="legend">{_swatch(COLOURS[st.CLEAN])} done (clean or removed) '
+        f"{_swatch(COLOURS[st.FAILED], hatched=True)} failed (any failure status) "
+        f"{_swatch('#e3e3e3')} not yet done</p>"
     )
     return _section("groups", "Progress by group", svg + legend, count=len(groups))
 
@@ -272,7 +251,8 @@ def _products_section(report: Mapping[str, Any]) -> str:
         return _section("products", "Products found", _empty("No products found."), count=0)
     bars = [
         _Bar(
-            label=f"{p.get('name') or p.get('product')} {p.get('version') or ''}".strip(),
+            # the short catalog id: the full name is in the tooltip and the table
+            label=f"{p.get('product')} {p.get('version') or ''}".strip(),
             value=_int(p.get("hosts")),
             colour=COLOURS[st.FOUND],
             hatched=False,
@@ -281,7 +261,8 @@ def _products_section(report: Mapping[str, Any]) -> str:
                 "data-version": p.get("version") or "",
                 "data-count": _int(p.get("hosts")),
             },
-            note=f"{_int(p.get('hosts'))} hosts",
+            note=_hosts(_int(p.get("hosts"))),
+            title=f"{p.get('name')} {p.get('version') or ''}",
         )
         for p in products
     ]
@@ -354,7 +335,7 @@ def _timeline_section(report: Mapping[str, Any]) -> str:
                 "data-started": b.get("started"),
                 "data-hosts": _size(b.get("hosts")),
             },
-            note=f"{_size(b.get('hosts'))} hosts · {_clock(b.get('started'))}",
+            note=f"{_hosts(_size(b.get('hosts')))} · {_clock(b.get('started'))}",
         )
         for i, b in enumerate(batches)
     ]
@@ -374,7 +355,7 @@ def _events_section(report: Mapping[str, Any]) -> str:
         _tag(
             "tr",
             {"data-event": e.get("kind")},
-            f"<td>{_time(e.get('at'))}</td><td>{_e(e.get('kind'))}</td>"
+            f"<td>{_time(e.get('at'), short=True)}</td><td>{_e(e.get('kind'))}</td>"
             f"<td>{_e(e.get('host') or '—')}</td><td class=reason>{_detail(e.get('detail'))}</td>",
         )
         for e in events
@@ -420,23 +401,35 @@ def _directive_section(report: Mapping[str, Any]) -> str:
 def _hosts_section(report: Mapping[str, Any]) -> str:
     hosts: Sequence[Mapping[str, Any]] = report.get("hosts") or []
     fleet = report.get("scope") == "fleet"
-    heads = ["Run", "Host", "Groups", "Status", "Reason", "Found", "Remaining", "Started"]
-    heads += ["Finished"] + (["Since", "First identified"] if fleet else [])
+    # A run's hosts all share its id (in the header); the fleet view mixes runs, and has no groups.
+    grouped = any(h.get("groups") for h in hosts)
+    heads = ["Run"] if fleet else []
+    heads += ["Host"] + (["Groups"] if grouped else [])
+    heads += ["Status", "Reason", "Found", "Remaining", "Worked on"]
+    heads += ["Status since / first identified"] if fleet else []
     rows = []
     for h in hosts:
-        cells = [
-            f"<code>{_e(h.get('run'))}</code>",
-            f"<strong>{_e(h.get('host'))}</strong>",
-            _e(", ".join(str(g) for g in h.get("groups") or ()) or "—"),
+        cells = [f"<code>{_e(h.get('run'))}</code>"] if fleet else []
+        cells.append(f"<strong>{_e(h.get('host'))}</strong>")
+        if grouped:
+            cells.append(_e(", ".join(str(g) for g in h.get("groups") or ()) or "—"))
+        cells += [
             _chip(h.get("status")),
-            _e(h.get("reason") or "—"),
+            f'<span class="reason">{_e(h.get("reason") or "—")}</span>',
             _findings(h.get("found")),
             _findings(h.get("remaining")),
-            _time(h.get("started")),
-            _time(h.get("finished")),
+            _interval(h.get("started"), h.get("finished")),
         ]
         if fleet:
-            cells += [_time(h.get("since")), _time(h.get("first_identified"))]
+            first = h.get("first_identified")
+            cells.append(
+                _time(h.get("since"), short=True)
+                + (
+                    f"<br><small>first identified {_time(first, short=True)}</small>"
+                    if first
+                    else ""
+                )
+            )
         rows.append(
             _tag(
                 "tr",
@@ -449,7 +442,8 @@ def _hosts_section(report: Mapping[str, Any]) -> str:
                 "".join(f"<td>{c}</td>" for c in cells),
             )
         )
-    body = _table(heads, "".join(rows), "hosts") if rows else _empty("No hosts.")
+    intro = "<p>Every host, one row each as in the CSV export; times in UTC.</p>"
+    body = intro + _table(heads, "".join(rows), "hosts") if rows else _empty("No hosts.")
     return _section("hosts", "All hosts", body, count=len(hosts))
 
 
@@ -464,6 +458,7 @@ class _Bar:
     hatched: bool
     data: Mapping[str, Any]  # the data-* attributes of the bar's <rect>
     note: str  # written after the bar
+    title: str | None = None  # the tooltip, when the label is not the whole story
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -477,7 +472,7 @@ class _Lane:
 
 def _bar_chart(svg_id: str, title: str, bars: Sequence[_Bar]) -> str:
     """Horizontal bars: label on the left, bar scaled to the largest value, value on the right."""
-    width = 440
+    width = BAR_W
     top = max((b.value for b in bars), default=0)
     rows = []
     for i, b in enumerate(bars):
@@ -485,13 +480,13 @@ def _bar_chart(svg_id: str, title: str, bars: Sequence[_Bar]) -> str:
         w = _scale(b.value, top, width)
         body = _label(b.label, y) + _tag(
             "rect",
-            {**b.data, "x": 180, "y": y, "width": max(w, 2), "fill": b.colour},
-            f"<title>{_e(b.label)}: {_e(b.note)}</title>",
+            {**b.data, "x": BAR_X, "y": y, "width": max(w, 2), "fill": b.colour},
+            f"<title>{_e(b.title or b.label)}: {_e(b.note)}</title>",
             height=20,
         )
         if b.hatched:
-            body += _hatch(svg_id, 180, y, max(w, 2))
-        body += _svg_text(180 + max(w, 2) + 8, y + 15, b.note)
+            body += _hatch(svg_id, BAR_X, y, max(w, 2))
+        body += _svg_text(BAR_X + max(w, 2) + 8, y + 15, b.note)
         rows.append(f'<g class="bar">{body}</g>')
     return _svg(svg_id, title, 16 + len(bars) * 30, "".join(rows))
 
@@ -503,7 +498,7 @@ def _timeline_svg(
     times = [t for t in (_when(start), _when(end)) if t]
     times += [t for lane in lanes for t in (_when(lane.start), _when(lane.end)) if t]
     times += [t for e in events if (t := _when(e.get("at")))]
-    x0, span = 180, 440
+    x0, span = BAR_X, BAR_W
     t0 = min(times, default=datetime.fromtimestamp(0, UTC))
     seconds = max((max(times, default=t0) - t0).total_seconds(), 1.0)
     top = 30
@@ -581,7 +576,7 @@ def _svg(svg_id: str, title: str, height: int, body: str) -> str:
     )
     return (
         f'<svg id="{svg_id}" class="chart" role="img" aria-labelledby="{svg_id}-title" '
-        f'viewBox="0 0 760 {height}" width="760" '
+        f'viewBox="0 0 {VIEW_W} {height}" width="{VIEW_W}" '
         f'height="{height}" preserveAspectRatio="xMinYMin meet">'
         f'<title id="{svg_id}-title">{_e(title)}</title>{defs}{body}</svg>'
     )
@@ -594,11 +589,18 @@ def _hatch(svg_id: str, x: float, y: float, w: float) -> str:
     )
 
 
+def _rect(part: str, x: float, y: float, w: float, fill: str | None, title: str) -> str:
+    attrs = {"class": "track" if fill is None else None, "data-part": part, "fill": fill}
+    return _tag(
+        "rect", {**attrs, "x": x, "y": y, "width": w}, f"<title>{_e(title)}</title>", height=20
+    )
+
+
 def _label(text: str, y: float) -> str:
     """A left-column label, shortened to fit; the full text stays in its tooltip."""
     short = text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
     return (
-        f'<text class="label" x="172" y="{y + 15}" text-anchor="end">'
+        f'<text class="label" x="{LABEL_X}" y="{y + 15}" text-anchor="end">'
         f"<title>{_e(text)}</title>{_e(short)}</text>"
     )
 
@@ -660,11 +662,13 @@ def _empty(message: str) -> str:
 
 
 def _chip(status: Any) -> str:
-    return (
-        f'<span class="status" data-status="{_e(status)}">'
-        f'<span class="swatch{" hatched" if status in HATCHED else ""}" '
-        f'style="background:{_colour(status)}"></span>{_e(status)}</span>'
-    )
+    swatch = _swatch(_colour(status), hatched=status in HATCHED)
+    return f'<span class="status" data-status="{_e(status)}">{swatch}{_e(status)}</span>'
+
+
+def _swatch(colour: str, *, hatched: bool = False) -> str:
+    cls = "swatch hatched" if hatched else "swatch"
+    return f'<span class="{cls}" style="background-color:{colour}"></span>'
 
 
 def _colour(status: Any) -> str:
@@ -704,12 +708,23 @@ def _when(value: Any) -> datetime | None:
     return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
 
 
-def _time(value: Any) -> str:
+def _time(value: Any, *, short: bool = False) -> str:
+    """A time in UTC; ``short`` (table cells) drops the zone, which the page states once."""
     t = _when(value)
     if t is None:
         return _e(value) if value else "—"
-    shown = t.strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f'<time datetime="{_e(value)}">{shown}</time>'
+    day, clock = t.strftime("%Y-%m-%d"), t.strftime("%H:%M:%S")
+    zone = "" if short else " UTC"
+    return f'<time datetime="{_e(value)}"><span>{day}</span> <span>{clock}{zone}</span></time>'
+
+
+def _interval(started: Any, finished: Any) -> str:
+    """Start and finish in one cell; the finish's date only when it differs from the start's."""
+    a, b = _when(started), _when(finished)
+    if a is None or b is None or a.date() != b.date():
+        return f"{_time(started, short=True)}<br>→ {_time(finished, short=True)}"
+    clock = f'<time datetime="{_e(finished)}"><span>{b.strftime("%H:%M:%S")}</span></time>'
+    return f"{_time(started, short=True)}<br>→ {clock}"
 
 
 def _clock(value: Any) -> str:
@@ -726,6 +741,10 @@ def _int(value: Any) -> int:
 
 def _size(hosts: Any) -> int:
     return len(hosts) if isinstance(hosts, list | tuple) else _int(hosts)
+
+
+def _hosts(n: int) -> str:
+    return f"{n} host" if n == 1 else f"{n} hosts"
 
 
 def _pct(part: int, whole: int) -> str:
@@ -765,17 +784,20 @@ svg .track { fill: #e3e3e3; }
 svg line.axis, svg line.tick { stroke: #888; }
 .table-wrap { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
+table.hosts { font-size: 0.85rem; }
 th, td { text-align: left; vertical-align: top; padding: 4px 8px;
-  border-bottom: 1px solid var(--rule); overflow-wrap: anywhere; }
+  border-bottom: 1px solid var(--rule); overflow-wrap: break-word; }
+td.reason, td .reason { overflow-wrap: anywhere; }
+table.hosts td:has(.reason), table.hosts td:has(ul.findings) { min-width: 9em; }
+td code { overflow-wrap: normal; }
+time span, .status { white-space: nowrap; }
 thead th { background: var(--band); border-bottom: 2px solid var(--rule); }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.reason { white-space: pre-wrap; }
-table.hosts td:nth-child(2) { min-width: 9em; }
-.status { white-space: nowrap; }
+td.reason, td .reason { white-space: pre-wrap; }
 .swatch { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.35em;
   vertical-align: -0.05em; border-radius: 2px; }
 .swatch.hatched { background-image: repeating-linear-gradient(45deg, transparent 0 2px,
-  rgba(255,255,255,0.75) 2px 3.5px) !important; }
+  rgba(255,255,255,0.75) 2px 3.5px); }
 .legend { color: var(--muted); font-size: 0.85rem; }
 .legend .swatch { margin-left: 0.8em; }
 ul.findings { margin: 0; padding-left: 1.1em; }
@@ -795,7 +817,11 @@ footer { margin-top: 36px; color: var(--muted); font-size: 0.8rem;
   section { break-inside: avoid-page; margin-top: 16px; }
   section#hosts, section#failures, section#events { break-inside: auto; }
   svg.chart { max-width: 100%; }
-  table { font-size: 8pt; }
+  table, table.hosts { font-size: 8pt; }
+  table.hosts td:has(.reason), table.hosts td:has(ul.findings) { min-width: 6em; }
+  th, td { padding: 2px 4px; }
+  td code { overflow-wrap: anywhere; }
+  header dl { grid-template-columns: 1fr 1fr; }
   thead { display: table-header-group; }
   tr { break-inside: avoid; }
   .table-wrap { overflow: visible; }
