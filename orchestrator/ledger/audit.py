@@ -177,11 +177,11 @@ class _State:
             self.source[("run", run_id)] = seq
         elif op == "run_pruned":
             self.runs.pop(run_id, None)
-            for key in [k for k in self.hosts if k[0] == run_id]:
-                del self.hosts[key]
+            for host_key in [k for k in self.hosts if k[0] == run_id]:
+                del self.hosts[host_key]
             for table in (self.steps, self.events):
-                for key in [k for k, v in table.items() if v["run_id"] == run_id]:
-                    del table[key]
+                for row_key in [k for k, v in table.items() if v["run_id"] == run_id]:
+                    del table[row_key]
         elif op == "run_finished":
             self.runs[run_id].update(status=b["status"], finished=b["finished"])
             self.source[("run", run_id)] = seq
