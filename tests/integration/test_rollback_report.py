@@ -87,6 +87,13 @@ def test_reports_in_every_format_agree_with_the_ledger(removed: tuple[Env, str])
                                            "klnagent64 14.0.0-4646"]  # fmt: skip
     assert several["remaining"] == ""
 
+    page = env.home / "report.html"
+    written = env.kremove("report", run_id, "--format", "html", "-o", str(page))
+    assert written.returncode == 0 and f"report written to {page}" in written.stderr
+    html = page.read_text()
+    assert 'id="status-chart"' in html and 'id="directive"' in html
+    assert 'data-status="removed" data-count="3"' in html or 'data-count="3"' in html
+
     table = env.kremove("report", run_id)
     assert table.returncode == 0 and "BOD 17-01: identified 3" in table.stdout
 
