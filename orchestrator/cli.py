@@ -56,6 +56,8 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)  # an error is one l
 
 class _State:
     debug = False
+    quiet = False
+    verbose = False
     sign_key_env: str | None = None
 
 
@@ -122,6 +124,12 @@ def _main(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
     debug: bool = typer.Option(False, "--debug", help="Show a traceback with errors."),
+    quiet: bool = typer.Option(
+        False, "--quiet", "-q", help="Only the summary lines: no progress, no host table."
+    ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Also print each host's result on stderr as it finishes."
+    ),
     sign_key_env: str | None = typer.Option(
         None,
         "--sign-key-env",
@@ -132,6 +140,8 @@ def _main(
     ),
 ) -> None:
     _State.debug = debug
+    _State.quiet = quiet
+    _State.verbose = verbose
     _State.sign_key_env = sign_key_env
 
 
@@ -809,6 +819,10 @@ def _print_result(result: RunResult, ledger_path: Path, as_json: bool) -> None:
             }
         )
         return
+    if _State.quiet:
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items()))
+        out.print(f"run {result.run_id}: {len(result.outcomes)} hosts: {summary}")
+        return
     table = Table()
     for column in ("host", "status", "found", "reason"):
         table.add_column(column, overflow="fold")
@@ -832,6 +846,10 @@ def _progress(total: int, what: str, quiet: bool) -> Iterator[Callable[[runner.E
     budget: dict[str, int | None] = {"total": None}
 
     def announce(event: runner.Event) -> None:
+        if _State.verbose and isinstance(event, runner.HostDone):
+            o = event.outcome
+            reason = f": {o.reason}" if o.reason else ""
+            err.print(f"kremove: {escape(o.host)} {_styled(o.status)}{escape(reason)}")
         if isinstance(event, runner.BatchStarted) and event.count > 1:
             left = "" if event.budget is None else f", failure budget left {event.budget_left}"
             err.print(f"kremove: batch {event.index} of {event.count}: {event.size} hosts{left}")
@@ -841,7 +859,7 @@ def _progress(total: int, what: str, quiet: bool) -> Iterator[Callable[[runner.E
                 "finish within their deadlines (Ctrl-C again to abandon them)[/]"
             )
 
-    if not err.is_terminal:
+    if not err.is_terminal or _State.quiet:
         yield announce
         return
     with Progress(
@@ -885,6 +903,7 @@ def _progress(total: int, what: str, quiet: bool) -> Iterator[Callable[[runner.E
                     failed=counts["failed"],
                     rate=f"{rate:.1f} hosts/s",
                 )
+                announce(event)
             elif isinstance(event, runner.BatchStarted):
                 budget["total"] = event.budget
                 shown = "" if event.budget_left is None else f"budget left {event.budget_left}  "

@@ -224,3 +224,35 @@ def test_old_runs_are_archived_then_pruned_and_the_ledger_still_verifies(tmp_pat
     assert all(a["hosts"] and a["steps"] for a in archived)
     assert json.loads(kremove("runs", "list", "--json", cwd=tmp_path).stdout)["runs"] == []
     assert kremove("audit", "verify", cwd=tmp_path).returncode == 0
+
+
+def test_quiet_prints_one_summary_and_verbose_each_host(tmp_path: Path) -> None:
+    inventory = str(ROOT / "inventories" / "localhost.yml")
+    quiet = kremove("--quiet", "detect", "-i", inventory, cwd=tmp_path)
+    assert quiet.returncode == 0
+    assert quiet.stdout.count("\n") == 1 and ": 1 hosts: 1 clean" in quiet.stdout
+    loud = kremove("--verbose", "detect", "-i", inventory, cwd=tmp_path)
+    assert "kremove: localhost clean" in loud.stderr
+
+
+def test_colour_on_a_terminal_unless_no_color_is_set(tmp_path: Path) -> None:
+    inventory = str(ROOT / "inventories" / "localhost.yml")
+
+    def on_terminal(extra: dict[str, str]) -> str:
+        env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "KREMOVE_LEDGER")}
+        env.update({"COLUMNS": "120", "TERM": "xterm-256color", **extra})
+        done = subprocess.run(
+            ["script", "-qfec", f"{KREMOVE} detect -i {inventory}", "/dev/null"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        return done.stdout.decode("utf-8", "replace")
+
+    green = "\x1b[32m"  # "clean" is shown in green
+    assert green in on_terminal({})
+    assert green not in on_terminal({"NO_COLOR": "1"})
+    plain = kremove("detect", "-i", inventory, cwd=tmp_path)  # not a terminal: no colour at all
+    assert "\x1b[" not in plain.stdout + plain.stderr
