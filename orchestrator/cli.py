@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import socket
+import subprocess
 import sys
 import time
 import traceback
@@ -40,7 +41,7 @@ from orchestrator.errors import InputError, KremoveError
 from orchestrator.inventory import load_inventories, select
 from orchestrator.inventory.model import Host, Inventory, SecretRef
 from orchestrator.ledger import Ledger, audit, resolve_ledger_path
-from orchestrator.playbook.loader import load_playbooks
+from orchestrator.playbook.loader import builtin_dir, load_playbooks
 from orchestrator.playbook.model import Finding
 from orchestrator.playbook.quoting import utf16le_hex
 from orchestrator.secrets import Secret, SecretStore
@@ -86,6 +87,12 @@ audit_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(audit_app, name="audit")
+lab_app = typer.Typer(
+    help="A REHEARSAL environment: a practice fleet of simulated hosts on this machine.",
+    epilog="Example: sudo kremove lab up; kremove plan -i .kremove/lab/inventory.yml",
+    no_args_is_help=True,
+)
+app.add_typer(lab_app, name="lab")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(runs_app, name="runs")
 
@@ -556,6 +563,10 @@ def run(
 def _print_plan(result: RunResult, record: Any, ledger_path: Path, as_json: bool) -> None:
     hosts = record.hosts
     summary = _plan_summary(hosts)
+    if _State.quiet and not as_json:
+        out.print(escape(summary["text"]))
+        out.print(f"plan {result.run_id}: kremove run --plan {result.run_id}")
+        return
     if as_json:
         _print_json(
             {
@@ -1319,6 +1330,84 @@ def rollback_command(
         path = book.path
     _print_result(result, path, as_json)
     raise typer.Exit(_exit_code(result))
+
+
+LAB_KINDS = (
+    "clean=4,one_product=7,several_products=4,uninstall_fails=1,unreachable=1,slow=1,"
+    "jump=1,behind_jump=1"
+)
+LabDirOpt = typer.Option(
+    Path(".kremove/lab"), "--dir", help="Where the practice fleet keeps its state and inventory."
+)
+
+
+def _lab(command: str, directory: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """The practice fleet is the test suite's simulated fleet, run from this checkout."""
+    root = builtin_dir().parent
+    if not (root / "tests" / "fleet" / "__main__.py").exists():
+        raise InputError(
+            f"the practice fleet ships with the kremove checkout; {root} has no tests/fleet"
+        )
+    if command == "up" and os.geteuid() != 0:
+        raise InputError(
+            "the practice fleet needs root (it runs sshd in private namespaces); run: "
+            "sudo kremove lab up"
+        )
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run(
+        [sys.executable, "-m", "tests.fleet", command, "--dir", str(directory.resolve()), *extra],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@lab_app.command("up", epilog="Example: sudo kremove lab up --dir /tmp/rehearsal")
+def lab_up(
+    directory: Path = LabDirOpt,
+    kinds: str = typer.Option(
+        LAB_KINDS, "--kinds", help="Simulated hosts by kind (see tests/fleet/README.md)."
+    ),
+) -> None:
+    """Start a practice fleet (REHEARSAL ONLY): ~20 simulated Linux hosts with dummy Kaspersky
+    packages, some failing and unreachable, on 127.0.0.1. Rehearse plans and waves against it."""
+    done = _lab("up", directory, "--kinds", kinds)
+    if done.returncode != 0:
+        raise KremoveError(f"lab up failed: {_last(done.stderr or done.stdout)}")
+    inventory = directory.resolve() / "inventory.yml"
+    err.print("[bold yellow]REHEARSAL ENVIRONMENT[/] — simulated hosts, not real machines")
+    for line in done.stdout.splitlines():
+        # The fleet's own helper lines: its passwords (not needed by this lab) are not shown.
+        if line.startswith(("export ", "# stop:", "# inventory:")):
+            continue
+        out.print(escape(line.lstrip("# ")))
+    out.print(f"inventory: {inventory}")
+    out.print(f"stop it with: kremove lab down --dir {directory}")
+
+
+@lab_app.command("status", epilog="Example: kremove lab status")
+def lab_status(directory: Path = LabDirOpt) -> None:
+    """Show the practice fleet's hosts and what is installed on each (REHEARSAL ONLY)."""
+    done = _lab("status", directory)
+    out.print(done.stdout.rstrip())
+    if done.returncode not in (0, 3):
+        raise KremoveError(f"lab status: {_last(done.stderr or done.stdout)}")
+
+
+@lab_app.command("down", epilog="Example: kremove lab down")
+def lab_down(directory: Path = LabDirOpt) -> None:
+    """Stop the practice fleet and everything it started."""
+    done = _lab("down", directory)
+    if done.returncode != 0:
+        raise KremoveError(f"lab down: {_last(done.stderr or done.stdout)}")
+    out.print(done.stdout.rstrip())
+
+
+def _last(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else "no output"
 
 
 def _finding_label(f: Any) -> str:
