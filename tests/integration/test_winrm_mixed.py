@@ -1,0 +1,72 @@
+"""One run over a mixed fleet: SSH (Linux) and WinRM (Windows) hosts from two inventory files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.fleet.fleet import Fleet
+from tests.fleet.winrm_host.fleet import WinrmFleet
+from tests.integration.test_winrm_run import KREMOVE, no_secrets
+
+
+def one_file(path: Path, *parts: Path) -> Path:
+    """One inventory from the fleets' own: each file's defaults move into its hosts."""
+    hosts: dict[str, Any] = {}
+    groups: dict[str, Any] = {}
+    for part in parts:
+        doc = yaml.safe_load(part.read_text())
+        for name, entry in doc["hosts"].items():
+            hosts[name] = {**doc.get("defaults", {}), **entry}
+        groups.update(doc.get("groups", {}))
+    path.write_text(yaml.safe_dump({"version": 1, "hosts": hosts, "groups": groups}))
+    return path
+
+
+def test_detect_and_run_over_ssh_and_winrm_hosts_in_one_run(
+    fleet_factory: Callable[..., Fleet],
+    winrm_fleet_factory: Callable[..., WinrmFleet],
+    tmp_path: Path,
+) -> None:
+    linux = fleet_factory({"one_product": 1})
+    windows = winrm_fleet_factory({"kes_and_agent": 1, "clean": 1})
+    known = linux.write_known_hosts(tmp_path / "known_hosts")
+    inventories = [
+        one_file(
+            tmp_path / "mixed.yml",
+            linux.write_inventory(tmp_path / "linux.yml", known_hosts=known),
+            windows.write_inventory(tmp_path / "windows.yml"),
+        )
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KREMOVE_", "SSH_"))}
+    env.update({**linux.env, **windows.env, "HOME": str(tmp_path), "NO_COLOR": "1"})
+    env["KREMOVE_LEDGER"] = str(tmp_path / "ledger.db")
+    args = [a for p in inventories for a in ("-i", str(p))]
+
+    def kremove(*extra: str) -> dict[str, str]:
+        done = subprocess.run(
+            [KREMOVE, *extra, *args, "--json"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+        )
+        no_secrets(windows, done.stdout, done.stderr)
+        assert done.stdout, done.stderr
+        doc = json.loads(done.stdout)
+        return {h["host"]: h["status"] for h in doc["hosts"]}
+
+    linux_host = linux.hosts[0].name
+    kes, clean = (h.name for h in windows.hosts)
+    assert kremove("detect") == {linux_host: "found", kes: "found", clean: "clean"}
+    assert kremove("run", "--yes") == {linux_host: "removed", kes: "removed", clean: "clean"}
+    assert linux.kaspersky_packages(linux_host) == {}
+    assert not [n for n in windows.products(kes) if "Kaspersky" in n]
