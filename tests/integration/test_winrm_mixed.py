@@ -1,4 +1,4 @@
-"""One run over a mixed fleet: SSH (Linux) and WinRM (Windows) hosts from two inventory files."""
+"""One run over a mixed fleet: SSH (Linux) and WinRM (Windows) hosts in one inventory."""
 
 from __future__ import annotations
 
