@@ -27,6 +27,8 @@ COMMANDS = [
     ["audit", "host"],
     ["runs", "export"],
     ["runs", "prune"],
+    ["lab"],
+    ["lab", "up"],
     ["runs"],
     ["runs", "list"],
     ["runs", "show"],
@@ -256,3 +258,37 @@ def test_colour_on_a_terminal_unless_no_color_is_set(tmp_path: Path) -> None:
     assert green not in on_terminal({"NO_COLOR": "1"})
     plain = kremove("detect", "-i", inventory, cwd=tmp_path)  # not a terminal: no colour at all
     assert "\x1b[" not in plain.stdout + plain.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the practice fleet needs root")
+def test_lab_up_status_down_is_a_rehearsal_that_prints_no_secret(tmp_path: Path) -> None:
+    lab = tmp_path / "lab"
+    up = kremove("lab", "up", "--dir", str(lab), "--kinds", "clean=1,one_product=1", cwd=tmp_path)
+    try:
+        assert up.returncode == 0, up.stderr
+        assert "REHEARSAL ENVIRONMENT" in up.stderr and f"inventory: {lab}" in up.stdout
+        assert "export " not in up.stdout  # the fleet's passwords are not printed
+        status = kremove("lab", "status", "--dir", str(lab), cwd=tmp_path)
+        assert "kesl=12.1.0-1297" in status.stdout
+        found = kremove("detect", "-i", str(lab / "inventory.yml"), "--json", cwd=tmp_path)
+        assert sorted(h["status"] for h in json.loads(found.stdout)["hosts"]) == ["clean", "found"]
+    finally:
+        down = kremove("lab", "down", "--dir", str(lab), cwd=tmp_path)
+    assert down.returncode == 0, down.stderr
+
+
+def test_lab_without_root_says_so_in_one_line(tmp_path: Path) -> None:
+    if shutil.which("setpriv") is None or os.geteuid() != 0:
+        pytest.skip("needs root to drop to another user with setpriv")
+    tmp_path.chmod(0o777)
+    done = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", KREMOVE, "lab", "up",
+         "--dir", str(tmp_path / "lab")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "kremove: error: the practice fleet needs root (it runs sshd in private namespaces); "
+        "run: sudo kremove lab up"
+    )
