@@ -174,11 +174,14 @@ class HostDriver:
             installed = [f for f in self.findings if f.kind == "installed"]
             if reviewed is not None and not self.run.allow_drift:
                 self._check_drift(reviewed, installed)
-            if not installed:
+            # A package removed but not purged (dpkg "config-files", e.g. a purge cut off) is not
+            # installed, but a removal finishes the job.
+            leftovers = [f for f in self.findings if _package_residue(f)]
+            if not installed and (self.run.mode == "detect" or not leftovers):
                 return st.CLEAN, None
             if self.run.mode == "detect":
                 return st.FOUND, None
-            plan = self._plan(installed)
+            plan = self._plan(installed + leftovers)
             if self.run.mode == "plan":
                 self.plan = plan
                 products = ", ".join(f.label() for f in installed)
@@ -307,7 +310,7 @@ class HostDriver:
         self, transport: Transport, deadline: Deadline, reboot: bool
     ) -> tuple[str, str | None]:
         self.post = self._observe(transport, self._verify_steps(), deadline)
-        left = [f for f in self.post if f.kind == "installed"]
+        left = [f for f in self.post if f.kind == "installed" or _package_residue(f)]
         if left:
             return st.FAILED, "verify still finds " + ", ".join(f.label() for f in left)
         if reboot:
@@ -460,3 +463,8 @@ def _identity(evidence: Mapping[str, Any]) -> str:
         if evidence.get(key):
             return str(evidence[key])
     return ""
+
+
+def _package_residue(finding: Finding) -> bool:
+    """A package the manager still lists (configuration left after a removal)."""
+    return finding.kind == "residue" and bool(finding.evidence.get("package"))

@@ -683,19 +683,23 @@ class Fleet:
 
     def dpkg_status(self, name: str) -> dict[str, str]:
         """name -> version of every package installed on that host now (dpkg status
-        '* ok installed'), so the machine's own packages too; see kaspersky_packages."""
-        path = Path(f"/proc/{self._pid(name)}/root/var/lib/dpkg/status")
+        '* ok installed'), so the machine's own packages too; see kaspersky_packages.
+
+        Asked of dpkg-query inside the host: dpkg keeps recent changes in its updates journal
+        until it next rewrites the status file, so reading the file alone can be stale (a purge
+        cut off half way is in the journal only)."""
+        done = self.run_on_host(
+            name, ["dpkg-query", "-W", "-f=${Package}\t${Version}\t${Status}\n"]
+        )
+        if done.returncode not in (0, 1):
+            raise FleetError(f"{name}: dpkg-query failed: {done.stderr.strip()}")
         found: dict[str, str] = {}
-        for paragraph in path.read_text(errors="replace").split("\n\n"):
-            fields: dict[str, str] = {}
-            for line in paragraph.splitlines():
-                if line and not line[0].isspace() and ":" in line:
-                    key, _, value = line.partition(":")
-                    fields[key] = value.strip()
+        for line in done.stdout.splitlines():
+            package, _, rest = line.partition("\t")
+            version, _, status = rest.partition("\t")
             # The want flag is ignored: a purge whose prerm failed leaves "purge ok installed".
-            status = fields.get("Status", "").split()
-            if status[1:] == ["ok", "installed"] and "Package" in fields:
-                found[fields["Package"]] = fields.get("Version", "")
+            if status.split()[1:] == ["ok", "installed"]:
+                found[package] = version
         return found
 
     def kaspersky_packages(self, name: str) -> dict[str, str]:

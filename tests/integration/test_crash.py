@@ -53,7 +53,10 @@ def kill_at_random(
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
     )
-    time.sleep(rng.uniform(0.6, 4.0))  # from before the run is recorded to after it ended
+    # A random moment of the run: after the k-th step was journaled, k from 1 to about the whole
+    # run's count (6 hosts, 5 to 8 steps each), plus a random part of a second.
+    _wait_for_steps(home / "l.db", rng.randint(1, 36), proc)
+    time.sleep(rng.uniform(0, 0.15))
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     run_id = None
@@ -101,7 +104,15 @@ def test_kill_and_resume(fleet: Fleet, tmp_path: Path) -> None:
         assert all(h["status"] for h in record["hosts"])  # one final status each
 
         for h in fleet.hosts:
-            assert fleet.kaspersky_packages(h.name) == {}, (trial, h.name)
+            mine = [x for x in record["hosts"] if x["host"] == h.name]
+            steps = [x for x in record["steps"] if x["host"] == h.name]
+            assert fleet.kaspersky_packages(h.name) == {}, (
+                trial,
+                h.name,
+                mine,
+                [x["stdout"] for x in steps][-1:],
+                [f"{x['step_id']}:{x['exit_code']}" for x in steps],
+            )
             after = fleet.commands_log(h.name)[sent_before[h.name] :]
             if after:
                 assert "dpkg-query" in after[0], (trial, h.name, after[0][:80])  # detect first
@@ -123,6 +134,21 @@ def test_kill_and_resume(fleet: Fleet, tmp_path: Path) -> None:
         assert verify.returncode == 0, (trial, verify.stderr)
     print(f"{cut} of {TRIALS} trials killed kremove in the middle of its run")
     assert cut >= TRIALS // 2  # the kill moments really fall inside runs
+
+
+def _wait_for_steps(ledger: Path, count: int, proc: subprocess.Popen[bytes]) -> None:
+    give_up = time.monotonic() + 60
+    while time.monotonic() < give_up and proc.poll() is None:
+        if ledger.exists():
+            db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
+            try:
+                if db.execute("SELECT COUNT(*) FROM steps").fetchone()[0] >= count:
+                    return
+            except sqlite3.OperationalError:
+                pass
+            finally:
+                db.close()
+        time.sleep(0.005)
 
 
 def _kremove(env: dict[str, str], home: Path, *args: str) -> subprocess.CompletedProcess[str]:
