@@ -51,6 +51,7 @@ class _Parser:
         self.file = file
         self.convert = Converter(file)
         self.inventory = RawInventory(files=[file])
+        self.defaults = Layer()
 
     def unknown(self, key: str, where: Origin, owner: Owner, allowed: tuple[str, ...]) -> None:
         if key in ("password", "key_passphrase"):
@@ -68,14 +69,15 @@ class _Parser:
                         line=where.line,
                     )
             elif key == "defaults":
-                group = self.inventory.group("all", where)
-                self.block(node, Owner("defaults"), group.layer, CONNECTION_KEYS)
+                self.block(node, Owner("defaults"), self.defaults, CONNECTION_KEYS)
             elif key == "hosts":
                 self.each(node, "hosts", self.host)
             elif key == "groups":
                 self.each(node, "groups", self.group)
             else:
                 self.unknown(key, where, top, TOP_KEYS)
+        for host in self.inventory.hosts.values():
+            host.defaults = self.defaults
         return self.inventory
 
     def each(self, node: Node, what: str, parse: Callable[[str, Origin, Node], None]) -> None:

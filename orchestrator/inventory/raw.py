@@ -98,6 +98,9 @@ class RawHost:
     origin: Origin
     layer: Layer = field(default_factory=Layer)
     groups: dict[str, Origin] = field(default_factory=dict)  # membership declared by the host
+    # The ``defaults`` of the native file that defined the host: each file's defaults apply to
+    # that file's hosts, so a Linux and a Windows inventory can be merged with -i twice.
+    defaults: Layer | None = None
 
 
 @dataclass
@@ -127,6 +130,8 @@ class RawInventory:
         for raw_host in other.hosts.values():
             host = self.host(raw_host.name, raw_host.origin)
             host.layer.absorb(raw_host.layer, Owner("host", host.name))
+            if host.defaults is None:
+                host.defaults = raw_host.defaults
             for name, origin in raw_host.groups.items():
                 host.groups.setdefault(name, origin)
         for raw_group in other.groups.values():

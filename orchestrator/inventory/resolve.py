@@ -175,7 +175,10 @@ def _ancestors(direct: Iterable[str], parents: Mapping[str, set[str]]) -> set[st
 
 
 def _host(raw: RawHost, groups: list[str], raw_groups: Mapping[str, RawGroup]) -> Host:
-    layers = [raw_groups[name].layer for name in ("all", *groups) if name in raw_groups]
+    layers = [raw_groups["all"].layer] if "all" in raw_groups else []
+    if raw.defaults is not None:
+        layers.append(raw.defaults)
+    layers += [raw_groups[name].layer for name in groups if name in raw_groups]
     settings: dict[str, Value] = {}
     free: dict[str, Value] = {}
     for layer in [*layers, raw.layer]:

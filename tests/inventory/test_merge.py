@@ -57,10 +57,19 @@ def test_conflicting_group_vars_across_files_names_both(write: Write) -> None:
     assert f"{a}:4" in message and f"{b}:4" in message
 
 
-def test_conflicting_defaults_across_native_files(write: Write) -> None:
-    a = write("a.yml", "defaults: {user: ops}\nhosts: {h1: {}}\n")
-    b = write("b.yml", "defaults: {user: admin}\n")
-    assert "group 'all': field 'user'" in conflict(a, b)
+def test_each_native_files_defaults_apply_to_its_own_hosts(write: Write) -> None:
+    """A Linux and a Windows inventory, each with its own defaults, merge into one mixed fleet."""
+    a = write("linux.yml", "defaults: {user: ops, transport: ssh}\nhosts: {h1: {}}\n")
+    b = write(
+        "windows.yml", "defaults: {user: admin, transport: winrm}\nhosts: {w1: {}}\n"
+    )
+    inv = load_inventories([a, b])
+    assert (inv.hosts["h1"].user, inv.hosts["h1"].transport) == ("ops", "ssh")
+    assert (inv.hosts["w1"].user, inv.hosts["w1"].transport, inv.hosts["w1"].port) == (
+        "admin",
+        "winrm",
+        5986,
+    )
 
 
 def test_a_group_can_list_hosts_defined_in_an_earlier_file(write: Write) -> None:
