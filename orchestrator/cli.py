@@ -375,6 +375,7 @@ def plan_command(
         inventory, limit, playbooks, uninstall_password_env, uninstall_password_file
     )
     meta["groups"] = {h.name: list(h.groups) for h in hosts}
+    meta["tls_validation_off"] = _insecure(hosts)
     with (
         _book(ledger_path) as book,
         _progress(len(hosts), "plan", as_json) as on_event,
@@ -532,6 +533,7 @@ def run(
         inventory, limit, playbooks, uninstall_password_env, uninstall_password_file
     )
     meta["groups"] = {h.name: list(h.groups) for h in hosts}
+    meta["tls_validation_off"] = _insecure(hosts)
     if plan_id:
         meta["plan"] = plan_id
     with (
@@ -685,6 +687,18 @@ def _assumed_findings(product: Any, platform: str) -> list[Finding]:
         codes = entry.get("product_codes", ()) or ("{PRODUCT-CODE-FOUND-ON-THE-HOST}",)
         return [Finding(product.id, product.name, version, "installed", {"product_code": codes[0]})]
     return [Finding(product.id, product.name, version, "installed", {})]
+
+
+def _insecure(hosts: Sequence[Host]) -> list[str]:
+    """WinRM hosts whose certificates are not checked: said out loud, and kept with the run."""
+    names = [h.name for h in hosts if h.transport == "winrm" and not h.winrm.cert_validation]
+    if names:
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        err.print(
+            f"[yellow]kremove: certificate validation is OFF (inventory cert_validation: false) "
+            f"for {len(names)} WinRM host{'s' if len(names) != 1 else ''}: {escape(shown)}[/]"
+        )
+    return names
 
 
 def _exit_code(result: RunResult) -> int:

@@ -7,26 +7,10 @@ import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from tests.fleet.fleet import Fleet
 from tests.fleet.winrm_host.fleet import WinrmFleet
 from tests.integration.test_winrm_run import KREMOVE, no_secrets
-
-
-def one_file(path: Path, *parts: Path) -> Path:
-    """One inventory from the fleets' own: each file's defaults move into its hosts."""
-    hosts: dict[str, Any] = {}
-    groups: dict[str, Any] = {}
-    for part in parts:
-        doc = yaml.safe_load(part.read_text())
-        for name, entry in doc["hosts"].items():
-            hosts[name] = {**doc.get("defaults", {}), **entry}
-        groups.update(doc.get("groups", {}))
-    path.write_text(yaml.safe_dump({"version": 1, "hosts": hosts, "groups": groups}))
-    return path
 
 
 def test_detect_and_run_over_ssh_and_winrm_hosts_in_one_run(
@@ -37,12 +21,9 @@ def test_detect_and_run_over_ssh_and_winrm_hosts_in_one_run(
     linux = fleet_factory({"one_product": 1})
     windows = winrm_fleet_factory({"kes_and_agent": 1, "clean": 1})
     known = linux.write_known_hosts(tmp_path / "known_hosts")
-    inventories = [
-        one_file(
-            tmp_path / "mixed.yml",
-            linux.write_inventory(tmp_path / "linux.yml", known_hosts=known),
-            windows.write_inventory(tmp_path / "windows.yml"),
-        )
+    inventories = [  # two files, each with its own defaults: merged by -i twice
+        linux.write_inventory(tmp_path / "linux.yml", known_hosts=known),
+        windows.write_inventory(tmp_path / "windows.yml"),
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KREMOVE_", "SSH_"))}
     env.update({**linux.env, **windows.env, "HOME": str(tmp_path), "NO_COLOR": "1"})
@@ -70,3 +51,27 @@ def test_detect_and_run_over_ssh_and_winrm_hosts_in_one_run(
     assert kremove("run", "--yes") == {linux_host: "removed", kes: "removed", clean: "clean"}
     assert linux.kaspersky_packages(linux_host) == {}
     assert not [n for n in windows.products(kes) if "Kaspersky" in n]
+
+
+def test_turning_certificate_validation_off_is_said_and_recorded(
+    winrm_fleet_factory: Callable[..., WinrmFleet], tmp_path: Path
+) -> None:
+    windows = winrm_fleet_factory({"kes_and_agent": 1})
+    inventory = windows.write_inventory(tmp_path / "windows.yml", cert_validation=False)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KREMOVE_")}
+    env.update({**windows.env, "HOME": str(tmp_path), "NO_COLOR": "1"})
+    env["KREMOVE_LEDGER"] = str(tmp_path / "ledger.db")
+    done = subprocess.run(
+        [KREMOVE, "plan", "-i", str(inventory), "--json"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    name = windows.hosts[0].name
+    assert "certificate validation is OFF" in done.stderr and name in done.stderr
+    plan = json.loads(done.stdout)["plan"]
+    shown = subprocess.run(
+        [KREMOVE, "runs", "show", plan, "--json"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert json.loads(shown.stdout)["meta"]["tls_validation_off"] == [name]
