@@ -661,6 +661,18 @@ class Fleet:
         found = [rt.pid for rt in self._runtime.values() if rt.pid is not None]
         return found + ([self._portkeeper] if self._portkeeper is not None else [])
 
+    def signal(self, name: str, sig: int) -> None:
+        """Send ``sig`` to every process of a host — its sshd, each connection's sshd and every
+        command running there, whatever session they are in: all processes in its mount
+        namespace (SIGSTOP: the host stops answering mid-command; SIGKILL: it dies)."""
+        namespace = procs.mount_ns(self._pid(name))
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            if procs.mount_ns(int(entry.name)) == namespace:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(int(entry.name), sig)
+
     def _is_ours(self, runtime: _Runtime) -> bool:
         return runtime.pid is not None and (
             runtime.mount_ns is not None and procs.mount_ns(runtime.pid) == runtime.mount_ns
