@@ -1,3 +1,56 @@
-"""Shared pytest configuration: the simulated SSH fleet's fixtures (tests/fleet/README.md)."""
+"""Shared pytest configuration: the simulated fleets' fixtures (tests/fleet/README.md), and a
+last check over everything the session wrote: no fleet secret may appear outside the fleets' own
+directories (ledgers, reports, known_hosts pins, inventories, archives — whatever kremove wrote).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
 
 pytest_plugins = ["tests.fleet.pytest_plugin", "tests.fleet.winrm_host.pytest_plugin"]
+
+
+def _fleet_secrets() -> tuple[set[str], list[Path]]:
+    """Every secret the session's fleets made, and the directories that legitimately hold them."""
+    from tests.fleet.pytest_plugin import SEEN
+
+    secrets = {s for values, _ in SEEN for s in values if len(s) >= 8}
+    return secrets, [home for _, home in SEEN]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    try:
+        base = factory.getbasetemp()
+    except (OSError, ValueError):
+        return
+    secrets, homes = _fleet_secrets()
+    if not secrets:
+        return
+    needles = [s.encode() for s in secrets]
+    leaks: list[str] = []
+    checked = 0
+    for path in base.rglob("*"):
+        if not path.is_file() or path.is_symlink() or any(h in path.parents for h in homes):
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        checked += 1
+        leaks += [f"{path}: {s[:4].decode(errors='replace')}…" for s in needles if s in data]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"secret scan: {checked} files the session wrote, {len(secrets)} fleet secrets, "
+            f"{len(leaks)} leaks"
+        )
+    if leaks:
+        if reporter is not None:
+            for leak in leaks[:20]:
+                reporter.write_line(f"LEAK {leak}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

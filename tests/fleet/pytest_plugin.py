@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,8 @@ from tests.fleet.fleet import Fleet
 from tests.fleet.kinds import KINDS
 from tests.fleet.system import FleetUnavailable
 
+# Every fleet's secrets and home, for the session's final leak scan (tests/conftest.py).
+SEEN: list[tuple[list[str], Path]] = []
 FleetFactory = Callable[..., Fleet]
 
 
@@ -47,6 +50,7 @@ def fleet_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FleetFac
             _unavailable(str(exc))
             raise  # not reached: skip and fail raise
         started.append(fleet)
+        SEEN.append((list(fleet.secrets), fleet.workdir))
         return fleet
 
     yield start

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import pytest
 
+from tests.fleet.pytest_plugin import SEEN
 from tests.fleet.winrm_host.fleet import WinrmFleet
 from tests.fleet.winrm_host.kinds import KINDS
 
@@ -27,6 +28,7 @@ def winrm_fleet_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wi
     def start(kinds: Sequence[str] | Mapping[str, int]) -> WinrmFleet:
         fleet = WinrmFleet.start(tmp_path_factory.mktemp("winrm-fleet"), kinds)
         started.append(fleet)
+        SEEN.append((list(fleet.secrets), fleet.workdir))
         return fleet
 
     yield start
