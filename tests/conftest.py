@@ -21,6 +21,9 @@ def _fleet_secrets() -> tuple[set[str], list[Path]]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests import figures
+
+    figures.flush()
     factory = getattr(session.config, "_tmp_path_factory", None)
     if factory is None:
         return

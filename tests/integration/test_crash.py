@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.playbook.loader import load_playbooks
+from tests import figures
 from tests.fleet.fleet import Fleet
 
 CATALOG = load_playbooks().catalog
@@ -76,6 +77,8 @@ def kill_at_random(
 def test_kill_and_resume(fleet: Fleet, tmp_path: Path) -> None:
     rng = random.Random(SEED)
     cut = 0
+    lost = 0  # hosts without exactly one final status after the resume
+    repeated = 0  # changing steps recorded finished and sent again
     for trial in range(TRIALS):
         fleet.reset()
         home = tmp_path / f"trial{trial}"
@@ -100,6 +103,7 @@ def test_kill_and_resume(fleet: Fleet, tmp_path: Path) -> None:
             assert resumed.returncode == 0, (trial, resumed.stdout, resumed.stderr)
         record = json.loads(_kremove(env, home, "runs", "show", run_id, "--json").stdout)
         assert record["status"] == "completed", trial
+        lost += sum(1 for h in record["hosts"] if h["status"] not in ("removed", "clean"))
         assert {h["status"] for h in record["hosts"]} <= {"removed", "clean"}, (trial, record)
         assert all(h["status"] for h in record["hosts"])  # one final status each
 
@@ -126,6 +130,7 @@ def test_kill_and_resume(fleet: Fleet, tmp_path: Path) -> None:
             }
             for host, step in finished_changes:
                 if host == h.name and step.startswith("purge:"):
+                    repeated += step.split(":", 1)[1] in purged_again
                     assert step.split(":", 1)[1] not in purged_again, (trial, h.name, step)
         for host in cut_off:
             later = [s for s in record["steps"] if s["host"] == host]
@@ -133,6 +138,14 @@ def test_kill_and_resume(fleet: Fleet, tmp_path: Path) -> None:
         verify = _kremove(env, home, "audit", "verify")
         assert verify.returncode == 0, (trial, verify.stderr)
     print(f"{cut} of {TRIALS} trials killed kremove in the middle of its run")
+    figures.record(
+        "crash",
+        trials=TRIALS,
+        killed_mid_run=cut,
+        hosts=len(fleet.hosts) * TRIALS,
+        hosts_lost=lost,
+        steps_repeated=repeated,
+    )
     assert cut >= TRIALS // 2  # the kill moments really fall inside runs
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import figures
 from tests.fleet.fleet import Fleet
 
 KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
@@ -98,6 +99,7 @@ def test_a_host_that_stops_answering_mid_command_ends_timeout(fleet: Fleet, tmp_
     assert statuses[stuck]["status"] == "timeout", statuses[stuck]
     assert statuses[fleet.hosts[1].name]["status"] == "clean"  # the other host is unaffected
     assert "passed its deadline" in statuses[stuck]["reason"]  # cut mid-command, not at login
+    figures.record("fault", fault="host frozen mid-command (SIGSTOP)", status="timeout")
     assert ended - stopped[0] < 8 + 10  # within the host's deadline, with room for a busy machine
 
 
@@ -119,6 +121,7 @@ def test_a_host_whose_sshd_dies_mid_step_is_named_and_the_run_goes_on(
     assert hosts[dying]["status"] in ("unreachable", "failed"), hosts[dying]
     assert "connection" in hosts[dying]["reason"]
     assert hosts[fleet.hosts[1].name]["status"] == "clean"
+    figures.record("fault", fault="sshd killed mid-step", status=hosts[dying]["status"])
 
 
 def test_a_flood_of_output_costs_bounded_memory(fleet: Fleet, tmp_path: Path) -> None:
@@ -144,6 +147,7 @@ def test_a_flood_of_output_costs_bounded_memory(fleet: Fleet, tmp_path: Path) ->
     for step in record["steps"]:
         assert len(step["stdout"]) < 100_000 and "omitted" in step["stdout"]
         assert "\ufffd" in step["stderr"]  # bad bytes replaced, not a crash
+    figures.record("fault", fault="100 MB of output and invalid UTF-8", peak_kib=peak_kib)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounts a small tmpfs")
@@ -171,5 +175,6 @@ def test_a_full_disk_stops_the_run_cleanly_and_the_ledger_still_verifies(
         assert "Traceback" not in outcome.stderr
         verify = kremove(fleet, tmp_path, "audit", "verify", ledger=ledger)
         assert verify.returncode == 0, verify.stdout + verify.stderr
+        figures.record("fault", fault="ledger disk full", status="stopped, ledger verifies")
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)

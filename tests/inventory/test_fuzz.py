@@ -15,6 +15,7 @@ from orchestrator.errors import InventoryError
 from orchestrator.inventory import load_inventories, select
 from orchestrator.inventory.loader import parse_text
 from orchestrator.inventory.resolve import resolve
+from tests import figures
 
 KINDS = ["yaml", "native", "ansible-yaml", "ansible-ini", "csv"]
 SYNTAX = st.text(alphabet="[]:=\n #;\"',-_!&*~@{}|>?%.\\0129abwxyz\t", max_size=300)
@@ -55,6 +56,7 @@ def load_or_refuse(text: str, kind: str) -> None:
 @FAST
 @given(text=st.one_of(st.text(max_size=300), SYNTAX))
 def test_random_text(kind: str, text: str) -> None:
+    figures.count("random_text")
     load_or_refuse(text, kind)
 
 
@@ -62,6 +64,7 @@ def test_random_text(kind: str, text: str) -> None:
 @FAST
 @given(doc=st.dictionaries(st.sampled_from(KEYS), DOCS, max_size=4))
 def test_random_yaml_documents(kind: str, doc: dict[str, Any]) -> None:
+    figures.count("random_yaml_documents")
     load_or_refuse(yaml.safe_dump(doc), kind)
 
 
@@ -81,12 +84,14 @@ def test_random_yaml_documents(kind: str, doc: dict[str, Any]) -> None:
     )
 )
 def test_random_ini_lines(lines: list[str]) -> None:
+    figures.count("random_ini_lines")
     load_or_refuse("\n".join(lines), "ansible-ini")
 
 
 @FAST
 @given(data=st.binary(max_size=200), suffix=st.sampled_from([".yml", ".ini", ".csv", ""]))
 def test_random_bytes_from_a_file(data: bytes, suffix: str) -> None:
+    figures.count("random_bytes_from_a_file")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"inventory{suffix}"
         path.write_bytes(data)

@@ -60,9 +60,7 @@ def test_conflicting_group_vars_across_files_names_both(write: Write) -> None:
 def test_each_native_files_defaults_apply_to_its_own_hosts(write: Write) -> None:
     """A Linux and a Windows inventory, each with its own defaults, merge into one mixed fleet."""
     a = write("linux.yml", "defaults: {user: ops, transport: ssh}\nhosts: {h1: {}}\n")
-    b = write(
-        "windows.yml", "defaults: {user: admin, transport: winrm}\nhosts: {w1: {}}\n"
-    )
+    b = write("windows.yml", "defaults: {user: admin, transport: winrm}\nhosts: {w1: {}}\n")
     inv = load_inventories([a, b])
     assert (inv.hosts["h1"].user, inv.hosts["h1"].transport) == ("ops", "ssh")
     assert (inv.hosts["w1"].user, inv.hosts["w1"].transport, inv.hosts["w1"].port) == (

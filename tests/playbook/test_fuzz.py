@@ -17,6 +17,7 @@ from orchestrator.playbook.loader import load_playbooks
 from orchestrator.playbook.model import Finding
 from orchestrator.playbook.parsers import PARSERS, ParseError
 from orchestrator.transports.base import CommandResult
+from tests import figures
 
 CATALOG = load_playbooks().catalog
 TAGS = [
@@ -37,6 +38,7 @@ output = st.one_of(
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(name=st.sampled_from(sorted(PARSERS)), stdout=output, code=st.integers(-1, 4000))
 def test_parsers_return_findings_or_a_parse_error(name: str, stdout: str, code: int) -> None:
+    figures.count("parsers_return_findings_or_a_parse_error")
     result = CommandResult(code, stdout, "", 0.1)
     try:
         findings = PARSERS[name](result, CATALOG)
@@ -117,11 +119,13 @@ def _load(files: dict[str, Any]) -> None:
 @settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(doc=catalog_doc)
 def test_any_catalog_override_loads_or_is_a_playbook_error(doc: Any) -> None:
+    figures.count("any_catalog_override_loads_or_is_a_playbook_error")
     _load({"catalog.yml": doc})
 
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(doc=playbook_doc, raw=st.text(max_size=200))
 def test_any_playbook_loads_or_is_a_playbook_error(doc: Any, raw: str) -> None:
+    figures.count("any_playbook_loads_or_is_a_playbook_error")
     _load({"linux/remove.yml": doc})
     _load({"linux/remove.yml": raw})

@@ -28,6 +28,7 @@ from orchestrator.secrets import SecretStore
 from orchestrator.transports import Connector
 from orchestrator.transports.base import Deadline
 from orchestrator.transports.winrm import WinrmRun, WinRMTransport, describe, insecure
+from tests import figures
 from tests.fleet.winrm_host.fleet import PASSWORD_ENV, WRONG_PASSWORD_ENV, WinrmFleet
 from tests.fleet.winrm_host.kinds import LEGACY_FILE
 
@@ -387,6 +388,7 @@ def test_a_host_that_stops_answering_is_bounded_by_the_deadline(
         t.close()
         winrm_fleet.reset(host.name)
     assert time.monotonic() - started < 3 + 3
+    figures.record("fault", fault="WinRM host answers nothing", status="timeout")
 
 
 @pytest.mark.parametrize(
@@ -414,6 +416,7 @@ def test_broken_answers_are_transport_errors(
     finally:
         t.close()
     winrm_fleet.reset(host.name)
+    figures.record("fault", fault=f"WinRM {kind} answer to {action}", status="failed (named)")
 
 
 def test_stdin_for_a_script_is_refused(clean: WinRMTransport):
