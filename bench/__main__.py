@@ -311,6 +311,7 @@ def main() -> None:
     agreed: dict[str, str] = {}
     records: list[dict[str, Any]] = []
     fleet_seconds: dict[int, float] = {}
+    broken: dict[int, str] = {}
     for index, size in enumerate(plan):
         size.workdir.mkdir(parents=True)
         started = time.monotonic()
@@ -323,6 +324,9 @@ def main() -> None:
                 )
                 log(f"  kremove negotiates {agreed}")
             run_size(size, repeat, agreed, warm=index == 0 or size.tools != plan[0].tools)
+        except Exception as exc:  # keep what the other sizes measured; say what broke
+            log(f"bench: size {size.hosts} broke off: {type(exc).__name__}: {exc}")
+            broken[size.hosts] = f"{type(exc).__name__}: {exc}"
         finally:
             size.fleet.stop()
             shutil.rmtree(size.workdir / "fleet", ignore_errors=True)
@@ -339,13 +343,14 @@ def main() -> None:
         fleet_seconds=fleet_seconds,
         mix=MIX,
         quick=args.quick,
+        broken=broken,
     )
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "RESULTS.md").write_text(report.markdown(results))
     failed = [r for r in records if not r["ok"]]
     log(f"bench: done in {elapsed / 60:.1f} min; wrote {out / 'RESULTS.md'} and results.json")
-    if failed:
+    if failed or broken:
         log(f"bench: {len(failed)} runs did not do the whole job (see RESULTS.md)")
         sys.exit(1)
 

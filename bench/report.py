@@ -295,6 +295,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"{fmt(entry, 'peak_rss_anon_mib', digits=0)} | "
             f"{'yes' if entry['all_ok'] else '**NO**'} |"
         )
+    for size, why in results.get("broken", {}).items():
+        lines += ["", f"**The {size}-host size broke off** and is incomplete: {why}"]
     problems = [r for r in results["runs"] if not r["ok"]]
     if problems:
         lines += ["", "## Runs that did not do the whole job", ""]
