@@ -489,7 +489,7 @@ def _handshake(
         except (AuthenticationException, SSHException, EOFError, OSError) as exc:
             if dog.fired or deadline.expired:
                 raise CommandTimeout(f"{where}: SSH login did not finish in time") from None
-            if isinstance(exc, AuthenticationException):
+            if isinstance(exc, AuthenticationException) and t.is_active():
                 raise AuthError(f"{where}: {_short(exc)}") from None
             raise UnreachableError(f"{where}: connection lost in login: {_short(exc)}") from None
         finally:
@@ -551,9 +551,14 @@ def _authenticate(t: paramiko.Transport, endpoint: Endpoint, run: SshRun) -> Non
         except BadAuthenticationType as exc:
             allowed = list(exc.allowed_types)
         except AuthenticationException:
-            pass
+            lost_connection()
         tried.append(label)
         return False
+
+    def lost_connection() -> None:
+        """A refusal and a dropped connection look alike to paramiko; tell them apart."""
+        if not t.is_active():
+            raise UnreachableError(f"{endpoint.where}: the connection was lost during login")
 
     for path in endpoint.key_files:
         key = run.load_key(endpoint, path, required=bool(host.key_file))
@@ -577,6 +582,7 @@ def _authenticate(t: paramiko.Transport, endpoint: Endpoint, run: SshRun) -> Non
             key = run.load_key(endpoint, path, required=False)
             if key is not None and try_key(key, f"key {path}"):
                 return
+    lost_connection()
     if not tried:
         raise AuthError(
             f"{endpoint.where}: no credentials to try; give the host key_file, password_env, "

@@ -65,12 +65,6 @@ def inventory(fleet: Fleet, home: Path) -> Path:
     return fleet.write_inventory(home / "fleet.yml", known_hosts=known)
 
 
-def later(seconds: float, action: Callable[[], None]) -> threading.Timer:
-    timer = threading.Timer(seconds, action)
-    timer.start()
-    return timer
-
-
 def test_a_host_that_stops_answering_mid_command_ends_timeout(fleet: Fleet, tmp_path: Path) -> None:
     stuck = fleet.hosts[0].name
     extra = playbook(tmp_path, "sleep 3; echo done")
@@ -107,15 +101,24 @@ def test_a_host_whose_sshd_dies_mid_step_is_named_and_the_run_goes_on(
     fleet: Fleet, tmp_path: Path
 ) -> None:
     dying = fleet.hosts[0].name
-    extra = playbook(tmp_path, "sleep 2; echo done")
-    timer = later(1.0, lambda: fleet.signal(dying, signal.SIGKILL))
+    extra = playbook(tmp_path, "sleep 3; echo done")
+
+    def kill_when_the_command_runs() -> None:
+        before = len(fleet.commands_log(dying))
+        give_up = time.monotonic() + 60
+        while len(fleet.commands_log(dying)) == before and time.monotonic() < give_up:
+            time.sleep(0.01)
+        fleet.signal(dying, signal.SIGKILL)  # mid-step: every process of the host dies
+
+    timer = threading.Thread(target=kill_when_the_command_runs, daemon=True)
+    timer.start()
     try:
         done = kremove(
             fleet, tmp_path, "detect", "-i", str(inventory(fleet, tmp_path)),
             "--playbooks", str(extra), "--json",
         )  # fmt: skip
     finally:
-        timer.join()
+        timer.join(60)
         fleet.reset(dying)
     hosts = {h["host"]: h for h in json.loads(done.stdout)["hosts"]}
     assert hosts[dying]["status"] in ("unreachable", "failed"), hosts[dying]
