@@ -51,7 +51,12 @@ def render(rows: list[dict[str, object]]) -> str:
         "|---|---:|---|",
     ]
     counted = Counter(str(r["fault"]) for r in faults)
-    outcome = {str(r["fault"]): str(r.get("status", r.get("peak_kib", ""))) for r in faults}
+    outcome = {
+        str(r["fault"]): str(r["status"])
+        if "status" in r
+        else f"bounded: peak RSS {int(str(r['peak_kib'])) // 1024} MiB, no crash"
+        for r in faults
+    }
     for fault, n in sorted(counted.items()):
         lines.append(f"| {fault} | {n} | {outcome[fault]} |")
     lines += ["", "## Fuzzing", "", "| target | cases tried |", "|---|---:|"]
