@@ -291,7 +291,7 @@ def detect(
             forks=forks,
             host_timeout=host_timeout,
             on_event=on_event,
-            meta={"groups": {h.name: list(h.groups) for h in hosts}},
+            meta=_run_meta(hosts, inventory, limit, playbooks, None, None),
         )
         path = book.path
     _print_result(result, path, as_json)
@@ -371,11 +371,9 @@ def plan_command(
     ledger_path = resolve_ledger_path(ledger)
     secrets, connector = _connect_setup(inv, hosts, ledger_path, accept_new_hostkeys)
     template_secrets = _uninstall_password(secrets, uninstall_password_env, uninstall_password_file)
-    meta = _resume_meta(
-        inventory, limit, playbooks, uninstall_password_env, uninstall_password_file
+    meta = _run_meta(
+        hosts, inventory, limit, playbooks, uninstall_password_env, uninstall_password_file
     )
-    meta["groups"] = {h.name: list(h.groups) for h in hosts}
-    meta["tls_validation_off"] = _insecure(hosts)
     with (
         _book(ledger_path) as book,
         _progress(len(hosts), "plan", as_json) as on_event,
@@ -529,11 +527,9 @@ def run(
     secrets, connector = _connect_setup(inv, hosts, ledger_path, accept_new_hostkeys)
     template_secrets = _uninstall_password(secrets, uninstall_password_env, uninstall_password_file)
     _confirm_changes(len(hosts), yes)
-    meta = _resume_meta(
-        inventory, limit, playbooks, uninstall_password_env, uninstall_password_file
+    meta = _run_meta(
+        hosts, inventory, limit, playbooks, uninstall_password_env, uninstall_password_file
     )
-    meta["groups"] = {h.name: list(h.groups) for h in hosts}
-    meta["tls_validation_off"] = _insecure(hosts)
     if plan_id:
         meta["plan"] = plan_id
     with (
@@ -709,20 +705,24 @@ def _exit_code(result: RunResult) -> int:
     return st.exit_code([o.status for o in result.outcomes], interrupted=result.interrupted)
 
 
-def _resume_meta(
+def _run_meta(
+    hosts: Sequence[Host],
     inventory: Sequence[Path],
     limit: str | None,
     playbooks: Sequence[Path],
     password_env: str | None,
     password_file: Path | None,
 ) -> dict[str, Any]:
-    """What --resume and --plan need to select the same hosts again (no secret values)."""
+    """What a run keeps about itself: how to select the same hosts again for --resume and --plan
+    (no secret values), each host's groups for reports, and where certificates go unchecked."""
     return {
         "inventory": [str(p.resolve()) for p in inventory],
         "limit": limit,
         "playbooks": [str(p.resolve()) for p in playbooks],
         "uninstall_password_env": password_env,
         "uninstall_password_file": None if password_file is None else str(password_file),
+        "groups": {h.name: list(h.groups) for h in hosts},
+        "tls_validation_off": _insecure(hosts),
     }
 
 
@@ -1323,7 +1323,7 @@ def rollback_command(
     )
     ledger_path = resolve_ledger_path(ledger)
     secrets, connector = _connect_setup(inv, hosts, ledger_path, accept_new_hostkeys)
-    meta = _resume_meta(inventory, limit, playbooks, None, None)
+    meta = _run_meta(hosts, inventory, limit, playbooks, None, None)
     meta["rollback_of"] = source_run.id
     meta["source"] = source
     with _book(ledger_path) as book, _progress(len(hosts), "rollback", as_json) as on_event:

@@ -152,10 +152,6 @@ class SecretStore:
             for ref, kind in _host_refs(host):
                 self.get(ref, f"host {host.name!r} {kind}", kind=kind)
 
-    def values(self) -> list[Secret]:
-        with self._lock:
-            return list(self._cache.values())
-
 
 def _host_refs(host: Host) -> list[tuple[SecretRef, str]]:
     refs = []

@@ -9,13 +9,9 @@ from orchestrator.transports.local import LocalTransport
 from orchestrator.transports.ssh import SshRun, SSHTransport
 from orchestrator.transports.winrm import WinrmRun, WinRMTransport
 
-__all__ = ["CommandResult", "Connector", "Deadline", "Transport", "available"]
+__all__ = ["CommandResult", "Connector", "Deadline", "Transport"]
 
 _SUPPORTED = ("local", "ssh", "winrm")
-
-
-def available() -> tuple[str, ...]:
-    return _SUPPORTED
 
 
 class Connector:
