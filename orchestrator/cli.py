@@ -46,10 +46,6 @@ from orchestrator.playbook.model import Finding
 from orchestrator.playbook.quoting import utf16le_hex
 from orchestrator.secrets import Secret, SecretStore
 from orchestrator.transports import Connector
-from orchestrator.transports.hostkeys import KnownHosts
-from orchestrator.transports.ssh import SshRun
-from orchestrator.transports.sshconfig import SshConfig
-from orchestrator.transports.winrm import WinrmRun
 
 out = Console(highlight=False, soft_wrap=True)  # tables size themselves; lines never wrap
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # an error is one line, never wrapped
@@ -768,15 +764,23 @@ def _confirm_changes(count: int, yes: bool) -> None:
 def _connect_setup(
     inv: Inventory, hosts: Sequence[Host], ledger_path: Path, accept_new_hostkeys: bool
 ) -> tuple[SecretStore, Connector]:
-    """Fetch every secret and check every key and route now, before a run is recorded."""
+    """Fetch every secret and check every key and route now, before a run is recorded.
+
+    paramiko and pywinrm take ~0.3 s to import: only runs with SSH or WinRM hosts pay for them."""
     secrets = SecretStore(prompt=_prompt if _can_prompt() else None)
     winrm = None
     if any(h.transport == "winrm" for h in hosts):
+        from orchestrator.transports.winrm import WinrmRun
+
         winrm = WinrmRun(secrets=secrets)
         winrm.preflight(hosts)  # e.g. Basic over plain HTTP: refused before any secret is read
     secrets.preload(hosts)
     ssh = None
     if any(h.transport == "ssh" for h in hosts):
+        from orchestrator.transports.hostkeys import KnownHosts
+        from orchestrator.transports.ssh import SshRun
+        from orchestrator.transports.sshconfig import SshConfig
+
         ssh = SshRun(
             secrets=secrets,
             known_hosts=KnownHosts.default(ledger_path.parent / "known_hosts"),

@@ -12,6 +12,7 @@ import yaml
 
 import orchestrator
 from orchestrator.errors import PlaybookError
+from orchestrator.inventory.yamlnodes import LOADER
 from orchestrator.playbook.model import (
     EXIT_MEANINGS,
     FOR_EACH,
@@ -110,7 +111,7 @@ def _digest(dirs: Sequence[Path]) -> str:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=LOADER)
     except OSError as exc:
         raise PlaybookError(f"cannot read: {exc.strerror}", file=path) from None
     except UnicodeDecodeError:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from orchestrator.errors import InputError
 from orchestrator.inventory.model import Host
 from orchestrator.transports.base import CommandResult, Deadline, Transport
 from orchestrator.transports.local import LocalTransport
-from orchestrator.transports.ssh import SshRun, SSHTransport
-from orchestrator.transports.winrm import WinrmRun, WinRMTransport
+
+if TYPE_CHECKING:  # paramiko and pywinrm cost ~0.3 s to import: only runs that need them pay it
+    from orchestrator.transports.ssh import SshRun
+    from orchestrator.transports.winrm import WinrmRun
 
 __all__ = ["CommandResult", "Connector", "Deadline", "Transport"]
 
@@ -38,9 +42,13 @@ class Connector:
     def for_host(self, host: Host) -> Transport:
         self.check(host)
         if host.transport == "ssh":
+            from orchestrator.transports.ssh import SSHTransport
+
             assert self.ssh is not None
             return SSHTransport(host, self.ssh)
         if host.transport == "winrm":
+            from orchestrator.transports.winrm import WinRMTransport
+
             assert self.winrm is not None
             return WinRMTransport(host, self.winrm)
         return LocalTransport(host)
