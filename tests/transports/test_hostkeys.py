@@ -126,3 +126,23 @@ def test_recorded_key_types_are_offered_first(
     assert sorted(legacy) == sorted(offered)
     assert hosts.preferred_algorithms("modern", None, offered)[0] == "ssh-ed25519"
     assert hosts.preferred_algorithms("nobody", None, offered) == offered
+
+
+def test_a_large_file_keeps_file_order_across_plain_and_pattern_entries(
+    tmp_path: Path, keys: dict[str, paramiko.PKey]
+) -> None:
+    # Plain names are looked up through an index, patterns one by one: the first record in the
+    # file is still the one a changed key is reported against.
+    kh = tmp_path / "known_hosts"
+    fleet = "".join(line(f"[10.1.{i // 250}.{i % 250}]:22{i % 10}", keys["a"]) for i in range(5000))
+    kh.write_text(line("*.corp.example", keys["b"]) + fleet + line("db.corp.example", keys["a"]))
+    hosts = KnownHosts([kh], None)
+    assert hosts.check("[10.1.19.249]:229", keys["a"], None).state == "known"
+    assert hosts.check("[10.1.19.249]:228", keys["a"], None).state == "unknown"
+    both = hosts.check("db.corp.example", keys["rsa"], None)
+    assert both.state == "changed" and both.origin == f"{kh}:1"
+    assert both.expected == (
+        f"ssh-ed25519 {fingerprint(keys['b'])}",
+        f"ssh-ed25519 {fingerprint(keys['a'])}",
+    )
+    assert hosts.check("db.corp.example", keys["a"], None).state == "known"
