@@ -277,6 +277,9 @@ class Fleet:
             self._runtime[name] = _Runtime(sshd_port=next(ports), hostname=name.replace("_", "-"))
 
         def make_keys(name: str) -> None:
+            # A workdir an earlier fleet used (``up`` after ``down``) still holds its hosts'
+            # changes in their upper dirs: each host starts from its kind's initial state.
+            shutil.rmtree(self.workdir / "hosts" / name, ignore_errors=True)
             hostdir = self._hostdir(name)
             hostdir.mkdir(parents=True, exist_ok=True)
             self._host_keys[name] = keygen(hostdir / "ssh_host_ed25519_key", f"root@{name}")

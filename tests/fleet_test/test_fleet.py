@@ -412,6 +412,20 @@ def test_cli_up_status_down(small_fleet: Fleet, tmp_path: Path) -> None:
     assert cli("status", "--dir", str(workdir)).returncode != 0
 
 
+def test_a_fleet_started_where_one_ran_before_starts_afresh(
+    small_fleet: Fleet, tmp_path: Path
+) -> None:
+    # small_fleet: this needs what the fixtures need (and skips, or fails in CI, the same way)
+    workdir = tmp_path / "reused"
+    for _ in range(2):  # `lab down`, then `lab up` in the same directory (./dev demo run twice)
+        with Fleet.start(workdir, {"one_product": 1}) as fleet:
+            pytest_plugin.SEEN.append((list(fleet.secrets), workdir))
+            host = fleet.hosts[0]
+            assert fleet.kaspersky_packages(host.name) == KESL
+            known_hosts = fleet.write_known_hosts(tmp_path / "known_hosts")
+            assert ssh(host, "sudo -n dpkg --purge kesl", known_hosts).returncode == 0
+
+
 def test_encrypted_key_inventory_references_the_passphrase(
     small_fleet: Fleet, known_hosts: Path, tmp_path: Path
 ) -> None:
