@@ -117,22 +117,25 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
+def pki_files(directory: Path) -> Pki:
+    """Where make_pki puts each file (so a fleet loaded from its state file finds them)."""
+    return Pki(
+        ca=directory / "ca.pem",
+        wrong_ca=directory / "wrong-ca.pem",
+        good=ServerPair(directory / "server-good.pem", directory / "server-good.key"),
+        bad=ServerPair(directory / "server-bad.pem", directory / "server-bad.key"),
+    )
+
+
 def make_pki(directory: Path) -> Pki:
     directory.mkdir(parents=True, exist_ok=True)
+    pki = pki_files(directory)
     ca_key, ca_cert = _ca("kremove test fleet CA")
     wrong_key, wrong_cert = _ca("some other CA")
-    pairs = []
-    for label, (k, c) in (("good", (ca_key, ca_cert)), ("bad", (wrong_key, wrong_cert))):
+    _write(pki.ca, _pem(ca_cert))
+    _write(pki.wrong_ca, _pem(wrong_cert))
+    for pair, (k, c) in ((pki.good, (ca_key, ca_cert)), (pki.bad, (wrong_key, wrong_cert))):
         skey, scert = _server(k, c)
-        pairs.append(
-            ServerPair(
-                _write(directory / f"server-{label}.pem", _pem(scert)),
-                _write(directory / f"server-{label}.key", _key_pem(skey)),
-            )
-        )
-    return Pki(
-        ca=_write(directory / "ca.pem", _pem(ca_cert)),
-        wrong_ca=_write(directory / "wrong-ca.pem", _pem(wrong_cert)),
-        good=pairs[0],
-        bad=pairs[1],
-    )
+        _write(pair.cert, _pem(scert))
+        _write(pair.key, _key_pem(skey))
+    return pki

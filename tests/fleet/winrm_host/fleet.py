@@ -5,6 +5,9 @@ inventory = fleet.write_inventory(tmp_path / "inventory.yml")
 ...  # run kremove with env={**os.environ, **fleet.env}
 assert fleet.state("w001-kes_and_agent")["products"] == {}
 fleet.stop()
+
+With ``keep_running=True`` the server outlives the process that started it (``python -m
+tests.fleet up --windows-kinds``); ``WinrmFleet.load(workdir)`` finds it again and can stop it.
 """
 
 from __future__ import annotations
@@ -14,18 +17,19 @@ import contextlib
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.fleet.winrm_host.certs import Pki, make_pki
+from tests.fleet.winrm_host.certs import Pki, make_pki, pki_files
 from tests.fleet.winrm_host.kinds import KINDS
 
 ADDRESS = "127.0.0.1"
@@ -36,10 +40,31 @@ UNINSTALL_PASSWORD_ENV = "KREMOVE_WINRM_UNINSTALL_PASSWORD"  # protected_kes's K
 # cmd.exe and msiexec metacharacters on purpose: the playbooks must pass it through intact.
 UNINSTALL_PASSWORD_SHAPE = "Kl&P%w^d!x 9)"
 REPO = Path(__file__).resolve().parents[3]
+STATE_FILE = "state.json"  # what load() needs: hosts, ports, passwords, the server's pid
+SERVER_MODULE = "tests.fleet.winrm_host.server"
 
 
 class WinrmFleetError(RuntimeError):
     pass
+
+
+def write_secret_file(path: Path, value: str) -> Path:
+    """``value`` in a file only its owner can read (what a ``password_file`` reference names)."""
+    path = Path(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode otherwise
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(value + "\n")
+    return path
+
+
+def _serves(pid: int, workdir: Path) -> bool:
+    """True while ``pid`` is this fleet's server (not a zombie, not a reused pid)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return SERVER_MODULE.encode() in cmdline and str(workdir / "config.json").encode() in cmdline
 
 
 @dataclass(frozen=True)
@@ -77,14 +102,16 @@ class WinrmFleet:
         hosts: list[WinrmHost],
         pki: Pki,
         env: dict[str, str],
-        proc: subprocess.Popen[bytes],
+        pid: int,
         control_port: int,
+        proc: subprocess.Popen[bytes] | None = None,
     ) -> None:
         self.workdir = workdir
         self.hosts = hosts
         self.pki = pki
         self.env = env
-        self._proc = proc
+        self.pid = pid  # the server process
+        self._proc = proc  # None for a fleet loaded from its state file
         self._control_port = control_port
 
     @property
@@ -106,9 +133,15 @@ class WinrmFleet:
         kinds: Sequence[str] | Mapping[str, int],
         *,
         timeout: float = 30.0,
+        keep_running: bool = False,
     ) -> WinrmFleet:
+        """Start the server for one host per entry of ``kinds``; return when all listen.
+
+        Normally the server stops at interpreter exit or when its parent process dies.
+        ``keep_running``: it runs in its own session until ``stop()`` (also from ``load()``).
+        """
         planned = parse_kinds(kinds)
-        workdir = Path(workdir)
+        workdir = Path(workdir).absolute()
         workdir.mkdir(parents=True, exist_ok=True)
         pki = make_pki(workdir / "tls")
         width = 4 if len(planned) >= 1000 else 3
@@ -131,6 +164,7 @@ class WinrmFleet:
                 "bad": [str(pki.bad.cert), str(pki.bad.key)],
             },
             "hosts": [{"name": n, "kind": k} for n, k in zip(names, planned, strict=True)],
+            "keep_running": keep_running,
         }
         config_path = workdir / "config.json"
         config_path.write_text(json.dumps(config))
@@ -139,12 +173,13 @@ class WinrmFleet:
         ready_path.unlink(missing_ok=True)
         log = (workdir / "server.log").open("ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.fleet.winrm_host.server", str(config_path)],
+            [sys.executable, "-m", SERVER_MODULE, str(config_path)],
             cwd=REPO,
             env={**os.environ, "NTLM_USER_FILE": str(users), "PYTHONPATH": str(REPO)},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            start_new_session=keep_running,  # no Ctrl-C or hangup from the starter's terminal
         )
         log.close()
         until = time.monotonic() + timeout
@@ -164,9 +199,38 @@ class WinrmFleet:
                     name, kind, ADDRESS, ports["https_port"], ports["http_port"], k.scheme, k.auth
                 )
             )
-        fleet = cls(workdir, hosts, pki, env, proc, ready["control_port"])
-        atexit.register(fleet.stop)
+        fleet = cls(workdir, hosts, pki, env, proc.pid, ready["control_port"], proc)
+        fleet._save_state()
+        if not keep_running:
+            atexit.register(fleet.stop)
         return fleet
+
+    def _save_state(self) -> None:
+        state = {
+            "pid": self.pid,
+            "control_port": self._control_port,
+            "env": self.env,
+            "hosts": [asdict(h) for h in self.hosts],
+        }
+        write_secret_file(self.workdir / STATE_FILE, json.dumps(state, indent=1))
+
+    @classmethod
+    def load(cls, workdir: Path) -> WinrmFleet:
+        """The fleet started (with ``keep_running=True``) in ``workdir`` by another process."""
+        workdir = Path(workdir).absolute()
+        try:
+            state: dict[str, Any] = json.loads((workdir / STATE_FILE).read_text())
+        except FileNotFoundError:
+            raise WinrmFleetError(f"no WinRM fleet in {workdir} (no {STATE_FILE})") from None
+        hosts = [WinrmHost(**h) for h in state["hosts"]]
+        return cls(
+            workdir,
+            hosts,
+            pki_files(workdir / "tls"),
+            dict(state["env"]),
+            state["pid"],
+            state["control_port"],
+        )
 
     # -- lookups ----------------------------------------------------------------------------------
 
@@ -193,6 +257,34 @@ class WinrmFleet:
             if "\\Uninstall\\" in path and "DisplayName" in values:
                 found[values["DisplayName"][1]] = path
         return found
+
+    def kaspersky_products(self, name: str) -> dict[str, str]:
+        """Installed Kaspersky Uninstall entries: display name -> version (what status shows)."""
+        found = {}
+        for path, values in self.state(name)["registry"].items():
+            display, publisher, version = (
+                str(values.get(v, ["", ""])[1])
+                for v in ("DisplayName", "Publisher", "DisplayVersion")
+            )
+            if "\\Uninstall\\" in path and display and "Kaspersky" in f"{display} {publisher}":
+                found[display] = version
+        return found
+
+    def status(self) -> list[dict[str, Any]]:
+        """One JSON-ready row per host: name, kind, address, port, running and the Kaspersky
+        products installed now (none for a host that is down or never listens)."""
+        up = self.running()
+        return [
+            {
+                "name": h.name,
+                "kind": h.kind,
+                "address": h.address,
+                "port": h.port,
+                "running": up,
+                "products": self.kaspersky_products(h.name) if up and KINDS[h.kind].listens else {},
+            }
+            for h in self.hosts
+        ]
 
     def log(self, name: str) -> list[dict[str, Any]]:
         path = self.workdir / "hosts" / name / "commands.jsonl"
@@ -224,12 +316,15 @@ class WinrmFleet:
         ca_trust_path: Path | str | None = None,
         cert_validation: bool | None = None,
         password_env: str = PASSWORD_ENV,
+        password_file: Path | None = None,
     ) -> Path:
         """kremove's native YAML for the hosts (names or kinds in ``include``; by default all but
         http_basic).
 
         Each host gets its kind's scheme and auth unless ``scheme``/``auth`` say otherwise, and
-        the fleet's CA as ``ca_trust_path`` for HTTPS.
+        the fleet's CA as ``ca_trust_path`` for HTTPS. ``password_file``: the login password is
+        written there (mode 0600) and referenced instead of ``password_env``, so kremove needs
+        nothing exported.
         """
         # kremove refuses an inventory with Basic over plain HTTP as a whole: an http_basic host
         # is written only when asked for by name or kind.
@@ -255,14 +350,13 @@ class WinrmFleet:
         groups: dict[str, Any] = {}
         for h in chosen:
             groups.setdefault(h.kind, {"hosts": []})["hosts"].append(h.name)
+        if password_file is None:
+            login = {"password_env": password_env}
+        else:
+            login = {"password_file": str(write_secret_file(password_file, self.env[PASSWORD_ENV]))}
         doc = {
             "version": 1,
-            "defaults": {
-                "transport": "winrm",
-                "platform": "windows",
-                "user": USER,
-                "password_env": password_env,
-            },
+            "defaults": {"transport": "winrm", "platform": "windows", "user": USER, **login},
             "hosts": hosts,
             "groups": groups,
         }
@@ -294,14 +388,21 @@ class WinrmFleet:
         self._control({"op": "fault", "host": name, "action": action, "kind": kind, "count": count})
 
     def running(self) -> bool:
-        return self._proc.poll() is None
+        if self._proc is not None:
+            return self._proc.poll() is None
+        return _serves(self.pid, self.workdir)
 
     def stop(self) -> None:
-        if self._proc.poll() is None:
+        """Stop the server (asked, then killed after 5 s); its state file goes with it."""
+        if self.running():
             with contextlib.suppress(Exception):  # it may exit before it answers
                 self._control({"op": "stop"})
-            try:
-                self._proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+            until = time.monotonic() + 5
+            while self.running() and time.monotonic() < until:
+                time.sleep(0.05)
+            if self.running():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+        if self._proc is not None:
+            self._proc.wait()
+        (self.workdir / STATE_FILE).unlink(missing_ok=True)
