@@ -1354,6 +1354,9 @@ LAB_KINDS = (
     "clean=4,one_product=7,several_products=4,uninstall_fails=1,unreachable=1,slow=1,"
     "jump=1,behind_jump=1"
 )
+# Windows hosts that remove cleanly, one that needs a reboot (3010) and one protected KES that
+# fails without its uninstall password; none that hangs, so a wave over the lab ends quickly.
+LAB_WINDOWS_KINDS = "clean=1,kes_and_agent=2,french_agent=1,reboot_required=1,protected_kes=1"
 LabDirOpt = typer.Option(
     Path(".kremove/lab"), "--dir", help="Where the practice fleet keeps its state and inventory."
 )
@@ -1386,28 +1389,37 @@ def _lab(command: str, directory: Path, *extra: str) -> subprocess.CompletedProc
 def lab_up(
     directory: Path = LabDirOpt,
     kinds: str = typer.Option(
-        LAB_KINDS, "--kinds", help="Simulated hosts by kind (see tests/fleet/README.md)."
+        LAB_KINDS, "--kinds", help="Simulated Linux hosts by kind (see tests/fleet/README.md)."
+    ),
+    windows_kinds: str = typer.Option(
+        LAB_WINDOWS_KINDS,
+        "--windows-kinds",
+        help="Emulated Windows hosts (WinRM) by kind, '' for none "
+        "(see tests/fleet/winrm_host/README.md).",
     ),
 ) -> None:
     """Start a practice fleet (REHEARSAL ONLY): ~20 simulated Linux hosts with dummy Kaspersky
-    packages, some failing and unreachable, on 127.0.0.1. Rehearse plans and waves against it."""
-    done = _lab("up", directory, "--kinds", kinds)
+    packages and a few emulated Windows hosts behind WinRM, some failing and unreachable, on
+    127.0.0.1. Rehearse plans and waves against it."""
+    done = _lab("up", directory, "--kinds", kinds, "--windows-kinds", windows_kinds)
     if done.returncode != 0:
         raise KremoveError(f"lab up failed: {_last(done.stderr or done.stdout)}")
-    inventory = directory.resolve() / "inventory.yml"
     err.print("[bold yellow]REHEARSAL ENVIRONMENT[/] — simulated hosts, not real machines")
     for line in done.stdout.splitlines():
         # The fleet's own helper lines: its passwords (not needed by this lab) are not shown.
-        if line.startswith(("export ", "# stop:", "# inventory:")):
+        if line.startswith(("export ", "# stop:", "# inventory:", "# windows inventory:")):
             continue
         out.print(escape(line.lstrip("# ")))
-    out.print(f"inventory: {inventory}")
+    out.print(f"inventory: {directory.resolve() / 'inventory.yml'}")
+    if windows_kinds.strip():
+        out.print(f"windows inventory: {directory.resolve() / 'windows.yml'}")
     out.print(f"stop it with: kremove lab down --dir {directory}")
 
 
 @lab_app.command("status", epilog="Example: kremove lab status")
 def lab_status(directory: Path = LabDirOpt) -> None:
-    """Show the practice fleet's hosts and what is installed on each (REHEARSAL ONLY)."""
+    """Show the practice fleet's Linux and Windows hosts and what is installed on each
+    (REHEARSAL ONLY)."""
     done = _lab("status", directory)
     out.print(done.stdout.rstrip())
     if done.returncode not in (0, 3):
@@ -1416,7 +1428,7 @@ def lab_status(directory: Path = LabDirOpt) -> None:
 
 @lab_app.command("down", epilog="Example: kremove lab down")
 def lab_down(directory: Path = LabDirOpt) -> None:
-    """Stop the practice fleet and everything it started."""
+    """Stop the practice fleet (Linux and Windows hosts) and everything it started."""
     done = _lab("down", directory)
     if done.returncode != 0:
         raise KremoveError(f"lab down: {_last(done.stderr or done.stdout)}")

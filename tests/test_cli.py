@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.fleet import Fleet
+from tests.fleet.pytest_plugin import SEEN
+from tests.fleet.winrm_host import WinrmFleet
+
 ROOT = Path(__file__).resolve().parent.parent
 KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 COMMANDS = [
@@ -263,18 +267,45 @@ def test_colour_on_a_terminal_unless_no_color_is_set(tmp_path: Path) -> None:
 @pytest.mark.skipif(os.geteuid() != 0, reason="the practice fleet needs root")
 def test_lab_up_status_down_is_a_rehearsal_that_prints_no_secret(tmp_path: Path) -> None:
     lab = tmp_path / "lab"
-    up = kremove("lab", "up", "--dir", str(lab), "--kinds", "clean=1,one_product=1", cwd=tmp_path)
+    up = kremove(
+        "lab", "up", "--dir", str(lab), "--kinds", "clean=1,one_product=1",
+        "--windows-kinds", "kes_and_agent=1", cwd=tmp_path,
+    )  # fmt: skip
+    said = [up]
     try:
         assert up.returncode == 0, up.stderr
         assert "REHEARSAL ENVIRONMENT" in up.stderr and f"inventory: {lab}" in up.stdout
+        assert f"windows inventory: {lab / 'windows.yml'}" in up.stdout
         assert "export " not in up.stdout  # the fleet's passwords are not printed
+        windows = WinrmFleet.load(lab / "windows")
+        secrets = windows.secrets + Fleet.load(lab).secrets
+        SEEN.append((secrets, lab))  # the session's scan looks for them in what kremove wrote
         status = kremove("lab", "status", "--dir", str(lab), cwd=tmp_path)
         assert "kesl=12.1.0-1297" in status.stdout
-        found = kremove("detect", "-i", str(lab / "inventory.yml"), "--json", cwd=tmp_path)
-        assert sorted(h["status"] for h in json.loads(found.stdout)["hosts"]) == ["clean", "found"]
+        assert "Kaspersky Endpoint Security for Windows 12.4.0.467" in status.stdout
+        # Nothing exported: the Windows inventory names a password file in the lab.
+        found = kremove(
+            "detect", "-i", str(lab / "inventory.yml"), "-i", str(lab / "windows.yml"), "--json",
+            cwd=tmp_path,
+        )  # fmt: skip
+        said += [status, found]
+        hosts = {h["host"]: h for h in json.loads(found.stdout)["hosts"]}
+        assert sorted(h["status"] for h in hosts.values()) == ["clean", "found", "found"]
+        installed = {f["product"] for f in hosts["w001-kes_and_agent"]["findings"]}
+        assert {"kes-windows", "klnagent"} <= installed
     finally:
         down = kremove("lab", "down", "--dir", str(lab), cwd=tmp_path)
     assert down.returncode == 0, down.stderr
+    assert not _runs_winrm_server(windows.pid)  # lab down stopped the Windows hosts too
+    for done in [*said, down]:
+        assert not [s for s in secrets if s in done.stdout + done.stderr]
+
+
+def _runs_winrm_server(pid: int) -> bool:
+    try:
+        return b"winrm_host.server" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def test_lab_without_root_says_so_in_one_line(tmp_path: Path) -> None:
