@@ -60,6 +60,7 @@ def tool_env(size: Size, run_dir: Path) -> dict[str, str]:
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("ANSIBLE_", "KREMOVE_", "SSH_AUTH_SOCK", "SSH_AGENT"))
+        and k != "PYTHONDONTWRITEBYTECODE"  # every tool loads compiled .pyc, as installed
     }
     env.update(size.fleet.env)
     cp = size.workdir / "cp" / str(size.counter)  # ControlPath must stay short (sun_path)
@@ -229,7 +230,9 @@ def start_fleet(size: Size) -> None:
     size.with_products = sum(1 for h in size.fleet.hosts if h.expected_packages)
 
 
-def run_size(size: Size, repeat: int, agreed: dict[str, str], warm: bool) -> None:
+def run_size(
+    size: Size, repeat: int, remove_repeat: int, agreed: dict[str, str], warm: bool
+) -> None:
     if warm:  # untimed: page cache, .pyc files, first sudo on each host
         log("  warm-up run of each tool (not counted)")
         for tool in size.tools:
@@ -240,7 +243,7 @@ def run_size(size: Size, repeat: int, agreed: dict[str, str], warm: bool) -> Non
         for tool in order:
             measure(size, tool, "detect", rep, agreed)
     removers = tuple(t for t in size.tools if t != "openssh")
-    for rep in range(1, repeat + 1):
+    for rep in range(1, remove_repeat + 1):
         order = removers if rep % 2 else tuple(reversed(removers))
         for tool in order:
             started = time.monotonic()
@@ -280,8 +283,14 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="50,300", help="side-by-side fleet sizes (50,300)")
     parser.add_argument("--solo", default="1000", help="kremove-only sizes ('' for none)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per tool and op (3)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 10 hosts, 1 repeat")
+    parser.add_argument("--repeat", type=int, default=3, help="timed detect runs per tool (3)")
+    parser.add_argument(
+        "--remove-repeat",
+        type=int,
+        default=1,
+        help="timed removal waves per tool (1: a wave's time is mostly the hosts' own dpkg work)",
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: 5 hosts, 1 repeat")
     parser.add_argument("--work", type=Path, default=BENCH / "work", help="scratch directory")
     parser.add_argument(
         "--out",
@@ -297,9 +306,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     QUIET_WAIT = args.quiet_wait
-    sides, solos, repeat = parse_sizes(args.sizes), parse_sizes(args.solo), args.repeat
+    sides, solos = parse_sizes(args.sizes), parse_sizes(args.solo)
+    repeat, remove_repeat = args.repeat, args.remove_repeat
     if args.quick:
-        sides, solos, repeat = [10], [], 1
+        sides, solos, repeat, remove_repeat = [5], [], 1, 1
     stamp = time.strftime("%Y%m%dT%H%M%S")
     work = (args.work / stamp).resolve()
     work.mkdir(parents=True)
@@ -323,7 +333,8 @@ def main() -> None:
                     VENV / "python", size.inventory, size.fleet.hosts[0].name, size.workdir
                 )
                 log(f"  kremove negotiates {agreed}")
-            run_size(size, repeat, agreed, warm=index == 0 or size.tools != plan[0].tools)
+            # One untimed warm-up at the first size fills the page cache for all that follow.
+            run_size(size, repeat, remove_repeat, agreed, warm=index == 0)
         except Exception as exc:  # keep what the other sizes measured; say what broke
             log(f"bench: size {size.hosts} broke off: {type(exc).__name__}: {exc}")
             broken[size.hosts] = f"{type(exc).__name__}: {exc}"
@@ -338,6 +349,7 @@ def main() -> None:
         sides=sides,
         solos=solos,
         repeat=repeat,
+        remove_repeat=remove_repeat,
         forks=FORKS,
         elapsed=elapsed,
         fleet_seconds=fleet_seconds,

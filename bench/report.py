@@ -233,8 +233,10 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         f"Written by `bench/run` on {results['date']} "
         f"({'--quick smoke run' if results['quick'] else 'full run'}; "
-        f"{results['repeat']} timed runs per tool, operation and size, tools alternated run by "
-        f"run; forks {results['forks']} for every tool; total {results['elapsed'] / 60:.1f} min). "
+        f"{results['repeat']} timed detect runs and "
+        f"{results['remove_repeat']} timed removal waves per tool and "
+        f"size, tools alternated run by run; forks {results['forks']} for every tool; "
+        f"total {results['elapsed'] / 60:.1f} min). "
         "How it is measured: [README.md](README.md).",
         "",
         f"- **Machine**: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM, "
