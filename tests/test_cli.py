@@ -323,3 +323,36 @@ def test_lab_without_root_says_so_in_one_line(tmp_path: Path) -> None:
         "kremove: error: the practice fleet needs root (it runs sshd in private namespaces); "
         "run: sudo kremove lab up"
     )
+
+
+def test_forks_beyond_the_open_files_limit_are_refused_before_anything_runs(
+    tmp_path: Path,
+) -> None:
+    inventory = str(ROOT / "inventories" / "localhost.yml")
+    ledger = tmp_path / "ledger.db"
+    # A hard limit of 200 open files fits (200 - 64) // 4 = 34 hosts at once, not 50.
+    done = subprocess.run(
+        ["prlimit", "--nofile=200:200", KREMOVE, "detect", "-i", inventory, "--forks", "50",
+         "--ledger", str(ledger)],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "kremove: error: --forks 50 needs about 264 open files and this session allows 200 "
+        "(ulimit -Hn); use --forks 34 or raise the limit"
+    ]
+    listed = kremove("runs", "list", "--json", "--ledger", str(ledger), cwd=tmp_path)
+    assert json.loads(listed.stdout)["runs"] == []
+    # A soft limit below the need is raised up to the hard limit, and the run goes ahead.
+    code = (
+        "import resource\n"
+        "from orchestrator.engine.fanout import reserve_files\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (100, 4000))\n"
+        "reserve_files(500)\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE))\n"
+    )
+    raised = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert raised.stdout.strip() == "(2064, 4000)"

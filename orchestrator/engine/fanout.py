@@ -9,6 +9,7 @@ their unfinished steps stay in the ledger as started and never finished — the 
 from __future__ import annotations
 
 import queue
+import resource
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -17,8 +18,30 @@ from typing import Generic, TypeVar
 
 from orchestrator.engine import status as st
 from orchestrator.engine.outcome import HostOutcome
+from orchestrator.errors import InputError
 
 J = TypeVar("J")
+# Open files one host in flight may hold: its socket, a jump host's, the channel's wake-up pipe.
+FILES_PER_HOST = 4
+FILES_RESERVED = 64  # the ledger, inventories, logs, the Python runtime's own
+
+
+def reserve_files(forks: int) -> None:
+    """Raise the soft open-files limit to what ``forks`` hosts at once need, or refuse now.
+
+    Distributions default the soft limit to 1024: past ~250 forks, connections would fail in
+    the middle of a wave with "Too many open files" and look like unreachable hosts."""
+    need = FILES_RESERVED + FILES_PER_HOST * forks
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return
+    if hard != resource.RLIM_INFINITY and hard < need:
+        fits = max(1, (hard - FILES_RESERVED) // FILES_PER_HOST)
+        raise InputError(
+            f"--forks {forks} needs about {need} open files and this session allows {hard} "
+            f"(ulimit -Hn); use --forks {fits} or raise the limit"
+        )
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
 
 
 @dataclass(frozen=True)

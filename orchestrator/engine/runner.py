@@ -19,6 +19,7 @@ from orchestrator.engine.fanout import (
     HostDone,
     HostStarted,
     Stopping,
+    reserve_files,
 )
 from orchestrator.engine.host import HostDriver, HostJob, HostRun, Restore, Reviewed
 from orchestrator.engine.outcome import HostOutcome, RunResult
@@ -121,6 +122,7 @@ def _execute(
     ``template_secrets`` are run-wide secrets templates may use (the uninstall password).
     ``resume``: continue that run; hosts with a final status other than skipped are left alone.
     """
+    reserve_files(forks)
     connector = connector or Connector()
     secrets = secrets or SecretStore()
     wave = wave or WaveSettings()
