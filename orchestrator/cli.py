@@ -85,7 +85,8 @@ audit_app = typer.Typer(
 app.add_typer(audit_app, name="audit")
 lab_app = typer.Typer(
     help="A REHEARSAL environment: a practice fleet of simulated hosts on this machine.",
-    epilog="Example: sudo kremove lab up; kremove plan -i .kremove/lab/inventory.yml",
+    epilog="Example: sudo kremove lab up; "
+    "kremove plan -i .kremove/lab/inventory.yml -i .kremove/lab/windows.yml",
     no_args_is_help=True,
 )
 app.add_typer(lab_app, name="lab")
