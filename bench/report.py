@@ -310,11 +310,13 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "Busy before: cores busy on the machine in the 0.5 s before the run, with nothing of the "
         "benchmark running (other work on the machine); busy during: all cores busy during the "
-        "run (the tool, the sshd processes serving it, and anything else).",
+        "run (the tool, the sshd processes serving it, and anything else); hosts' CPU s: busy "
+        "during x wall - the tool's CPU, i.e. what the simulated hosts (sshd, sudo, dpkg, "
+        "Ansible's remote Python) spent serving the run, on the same two cores as the tool.",
         "",
         "| hosts | operation | tool | # | wall s | CPU s (user+sys) | peak RSS MiB | processes "
-        "| busy before | busy during |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| busy before | busy during | hosts' CPU s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["runs"]:
         rep = "warm-up" if r.get("warmup") else str(r["repeat"])
@@ -322,7 +324,8 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {r['size']} | {r['op']} | {LABEL[r['tool']]} | {rep} | {r['wall_s']:.2f} | "
             f"{r['cpu_s']:.2f} ({r['user_s']:.2f}+{r['system_s']:.2f}) | "
             f"{r['peak_rss_mib']:.0f} | {r['peak_processes']} | "
-            f"{r['busy_cores_before']:.2f} | {r['machine_busy_cores']:.2f} |"
+            f"{r['busy_cores_before']:.2f} | {r['machine_busy_cores']:.2f} | "
+            f"{max(0.0, r['machine_busy_cores'] * r['wall_s'] - r['cpu_s']):.1f} |"
         )
     fleet = ", ".join(f"{n} hosts {s:.0f} s" for n, s in results["fleet_seconds"].items())
     lines += ["", f"Fleet start-up (not measured in any tool's time): {fleet}.", ""]
