@@ -2,7 +2,8 @@
 
 - ``base``: the login user ``kops`` (passwd, shadow, group, gshadow copied from this machine with
   one line added), passwordless sudo for kops, ``hosts: files`` name lookup (a host never asks
-  DNS), a minimal /etc/hosts and the command-logging wrapper at /etc/kremove-fleet/log-command.
+  DNS), a minimal /etc/hosts and the command-logging wrapper at /etc/kremove-fleet/log-command;
+  and a lean dpkg database (see ``lean_dpkg``).
 - ``pkgs-*``: the upper dir left by running ``dpkg -i`` on the dummy packages inside a namespace
   whose lower layer is ``base``; prepared once per fleet, shared by every host of those kinds.
   The packages' file lists then drop the line ``/opt``: a host's /opt is a mount point on a
@@ -98,7 +99,83 @@ def build_base(root: Path, *, uid: int, password: str) -> Path:
     )
     (etc / "kremove-fleet").mkdir(exist_ok=True)
     _write(etc / "kremove-fleet" / "log-command", LOG_COMMAND_SH.read_text(), 0o755)
+    lean_dpkg(root / "var" / "lib" / "dpkg", Path("/var/lib/dpkg"))
     return root
+
+
+# Besides Debian's required and essential packages, what a fleet host is known to have.
+LEAN_KEEP = frozenset({"sudo", "openssh-server", "openssh-client", "python3", "python3-minimal"})
+OPAQUE = "trusted.overlay.opaque"
+
+
+def lean_dpkg(dest: Path, source: Path) -> None:
+    """A fleet host's dpkg database: this machine's, cut to the packages a minimal server has.
+
+    This machine has hundreds of packages (~127,000 file-list entries); every ``dpkg --purge``
+    reads all their file lists, so with the full database a purge costs ~0.15 s of CPU, and a
+    fleet of hundreds of hosts sharing this machine's two cores spends most of a removal wave
+    there (a real host spends it on its own CPU). Kept: Debian's required and essential
+    packages, ``LEAN_KEEP``, and everything those depend on, so that apt-get finds no broken
+    dependencies (~130 packages, ~10,000 entries). ``info`` and ``triggers`` are opaque
+    directories in this layer: the machine's own files below them are hidden from the host.
+    dpkg and apt-get behave the same; they just have fewer packages to read.
+    """
+    installed: dict[str, dict[str, str]] = {}
+    provided: dict[str, str] = {}
+    text: dict[str, str] = {}
+    for paragraph in (source / "status").read_text().split("\n\n"):
+        lines = [ln for ln in paragraph.splitlines() if ": " in ln and not ln.startswith(" ")]
+        fields = dict(ln.split(": ", 1) for ln in lines)
+        name = fields.get("Package", "")
+        if not name or not fields.get("Status", "").endswith(" installed"):
+            continue
+        installed[name], text[name] = fields, paragraph.strip("\n")
+        for item in fields.get("Provides", "").split(","):
+            provided.setdefault(_dep_name(item), name)
+    keep = {
+        name
+        for name, fields in installed.items()
+        if name in LEAN_KEEP
+        or fields.get("Priority") == "required"
+        or fields.get("Essential") == "yes"
+    }
+    todo = list(keep)
+    while todo:  # the dependency closure: the first alternative that is installed
+        fields = installed[todo.pop()]
+        groups = f"{fields.get('Pre-Depends', '')},{fields.get('Depends', '')}".split(",")
+        for group in filter(str.strip, groups):
+            names = [_dep_name(alt) for alt in group.split("|")]
+            found = [n if n in installed else provided.get(n) for n in names]
+            real = next((n for n in found if n), None)
+            if real and real not in keep:
+                keep.add(real)
+                todo.append(real)
+    (dest / "info").mkdir(parents=True, exist_ok=True)
+    (dest / "triggers").mkdir(exist_ok=True)
+    (dest / "status").write_text("\n\n".join(text[n] for n in installed if n in keep) + "\n")
+    for path in (source / "info").iterdir():
+        owner = path.name.rsplit(".", 1)[0].split(":", 1)[0]  # "libc6:amd64.list" -> "libc6"
+        if owner in keep and path.is_file():
+            shutil.copy2(path, dest / "info" / path.name)
+    for path in (source / "triggers").iterdir():  # interests of packages not kept are dropped
+        if path.is_file() and path.name not in ("Lock", "Unincorp"):
+            lines = [ln for ln in path.read_text().splitlines() if _trigger_owner(ln) in keep]
+            (dest / "triggers" / path.name).write_text("".join(f"{ln}\n" for ln in lines))
+    (dest / "triggers" / "Unincorp").write_text("")
+    for sub in ("info", "triggers"):
+        os.setxattr(dest / sub, OPAQUE, b"y")
+
+
+def _dep_name(item: str) -> str:
+    """ "libc6:any (>= 2.34)" -> "libc6"."""
+    words = item.split()
+    return words[0].split(":", 1)[0] if words else ""
+
+
+def _trigger_owner(line: str) -> str:
+    """The package named by a line of a triggers file ("/path pkg/noawait" or "pkg:arch")."""
+    word = line.split()[-1] if line.split() else ""
+    return word.split("/", 1)[0].split(":", 1)[0]
 
 
 def build_sudo_password_layer(root: Path) -> Path:
