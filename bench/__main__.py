@@ -283,7 +283,12 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="50,300", help="side-by-side fleet sizes (50,300)")
     parser.add_argument("--solo", default="1000", help="kremove-only sizes ('' for none)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed detect runs per tool (3)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=2,
+        help="timed detect runs per tool (2: one in each order, so that drift cancels)",
+    )
     parser.add_argument(
         "--remove-repeat",
         type=int,
