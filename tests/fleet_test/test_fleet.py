@@ -121,6 +121,25 @@ def test_every_kind_comes_up_with_its_packages(small_fleet: Fleet) -> None:
     assert not small_fleet.files_exist(one(small_fleet, "clean").name, "/opt/kaspersky")
 
 
+def test_hosts_have_a_lean_consistent_dpkg_database(small_fleet: Fleet, known_hosts: Path) -> None:
+    host = one(small_fleet, "one_product")
+    installed = small_fleet.dpkg_status(host.name)
+    machine = {
+        line.split(": ", 1)[1]
+        for line in REAL_DPKG_STATUS.read_text().splitlines()
+        if line.startswith("Package: ")
+    }
+    assert {"dpkg", "coreutils", "sudo", "openssh-server", "python3", "kesl"} <= set(installed)
+    assert len(installed) < len(machine) / 2, (len(installed), len(machine))
+    # Nothing broken for apt-get, and the machine's own file lists stay hidden from the host.
+    check = ssh(host, "sudo -n apt-get check -q", known_hosts)
+    assert check.returncode == 0, check.stdout + check.stderr
+    hidden = sorted(set(machine) - set(installed))[0]
+    listing = ssh(host, f"ls /var/lib/dpkg/info/ | grep -c '^{hidden}[.:]' || true", known_hosts)
+    assert listing.stdout.strip() == "0", (hidden, listing.stdout)
+    assert ssh(host, "test -f /var/lib/dpkg/info/kesl.list", known_hosts).returncode == 0
+
+
 def test_fingerprints_are_what_ssh_keygen_prints(small_fleet: Fleet) -> None:
     host = one(small_fleet, "clean")
     pub = small_fleet.workdir / "hosts" / host.name / "run" / "ssh_host_ed25519_key.pub"
