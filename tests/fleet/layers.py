@@ -174,8 +174,8 @@ def _dep_name(item: str) -> str:
 
 def _trigger_owner(line: str) -> str:
     """The package named by a line of a triggers file ("/path pkg/noawait" or "pkg:arch")."""
-    word = line.split()[-1] if line.split() else ""
-    return word.split("/", 1)[0].split(":", 1)[0]
+    words = line.split()
+    return words[-1].split("/", 1)[0].split(":", 1)[0] if words else ""
 
 
 def build_sudo_password_layer(root: Path) -> Path:
