@@ -4,7 +4,9 @@ Every write to the ledger appends a journal entry, in the same transaction, hash
 predecessor. Verification walks the journal (a missing, reordered or edited entry breaks the
 chain), replays it into the state the tables must be in, and compares: an edited exit code, a
 deleted step or two swapped rows no longer match what the journal says was written. With a
-signing key the hashes are HMACs, so someone who can write the file cannot rebuild the chain.
+signing key the hashes are HMACs, so someone who can write the file cannot rebuild the chain; and
+the chain's first entry says it is signed, so given the key an unsigned chain is tampering, not a
+ledger to verify without it.
 What no chain can see is the newest entries cut off together with their rows: compare the head
 hash with one recorded elsewhere (``--expect-head``).
 """
@@ -19,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import LedgerError
-from orchestrator.ledger.chain import chain_hash, sha256_text
+from orchestrator.errors import InputError, LedgerError
+from orchestrator.ledger.chain import SIGNED_OP, SIGNING_ALGORITHM, chain_hash, sha256_text
+from orchestrator.ledger.store import signing
 
 EMPTY = sha256_text("")
 
@@ -37,19 +40,27 @@ class Verdict:
 def verify(path: Path, key: bytes | None, run_id: str | None = None) -> Verdict:
     if not path.exists():
         raise LedgerError(f"no ledger at {path}")
+    # A URI, so that SQLite opens it read-only; escaped, so that '#', '?' or '%' in the name
+    # cannot make it open (and create) another file.
+    uri = f"{path.absolute().as_uri()}?mode=ro"
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        with closing(sqlite3.connect(uri, uri=True)) as conn:
             return _verify(conn, path, key, run_id)
     except sqlite3.DatabaseError as exc:
         return Verdict(False, 0, "", f"the ledger file cannot be read as a whole: {exc}")
 
 
 def _verify(conn: sqlite3.Connection, path: Path, key: bytes | None, run_id: str | None) -> Verdict:
-    signed = conn.execute("SELECT value FROM meta WHERE key = 'signed'").fetchone() is not None
-    if signed and key is None:
-        raise LedgerError(f"ledger {path} is signed; give its key with --sign-key-env VAR")
-    if key is not None and not signed:
-        raise LedgerError(f"ledger {path} is not signed; verify it without --sign-key-env")
+    declared = signing(conn)
+    if declared is not None and key is None:
+        # Nothing can be checked without the key: an input the auditor must give, not a verdict.
+        algorithm, where = declared
+        raise InputError(
+            f"ledger {path} is signed ({algorithm}, {where}); give its key with --sign-key-env VAR"
+        )
+    if key is not None and declared is None:
+        return Verdict(False, 0, "", _unsigned(conn, path, key))
+    signed = declared is not None
     state = _State()
     prev = ""
     expected_seq = 1
@@ -57,7 +68,8 @@ def _verify(conn: sqlite3.Connection, path: Path, key: bytes | None, run_id: str
     for seq, at, rid, op, body, prev_stored, digest in conn.execute(
         "SELECT seq, at, run_id, op, body, prev, hash FROM journal ORDER BY seq"
     ):
-        where = f"journal record {seq} ({op}, run {rid}{_host_of(body)})"
+        run = f", run {rid}" if rid else ""
+        where = f"journal record {seq} ({op}{run}{_host_of(body)})"
         if seq != expected_seq:
             return Verdict(
                 False,
@@ -71,7 +83,11 @@ def _verify(conn: sqlite3.Connection, path: Path, key: bytes | None, run_id: str
                 False, count, prev, f"{where} does not follow record {seq - 1}: reordered", signed
             )
         if chain_hash(key, prev, seq, at, rid, op, body) != digest:
-            what = "edited, or signed with another key" if signed else "edited"
+            what = "edited"
+            if signed and chain_hash(None, prev, seq, at, rid, op, body) == digest:
+                what = "it is plain SHA-256: the chain was rebuilt without the key (tampered)"
+            elif signed:
+                what = "edited, or signed with another key"
             return Verdict(False, count, prev, f"{where}: its hash does not match: {what}", signed)
         try:
             state.apply(seq, rid, op, json.loads(body))
@@ -84,6 +100,24 @@ def _verify(conn: sqlite3.Connection, path: Path, key: bytes | None, run_id: str
         count += 1
     problem = state.compare(conn, run_id)
     return Verdict(problem is None, count, prev, problem, signed)
+
+
+def _unsigned(conn: sqlite3.Connection, path: Path, key: bytes) -> str:
+    """What it means that a ledger verified with a key does not say it is signed."""
+    first = conn.execute(
+        "SELECT seq, at, run_id, op, body, hash FROM journal ORDER BY seq LIMIT 1"
+    ).fetchone()
+    if first is not None and chain_hash(key, "", *first[:5]) == first[5]:
+        return (
+            f"ledger {path} no longer says it is signed, yet journal record 1 is signed with the"
+            " given key: what said so was removed (tampered)"
+        )
+    plain = first is not None and chain_hash(None, "", *first[:5]) == first[5]
+    how = "journal record 1 is plain SHA-256" if plain else "nothing in its chain says it is"
+    return (
+        f"ledger {path} is not signed with the given key: {how}, so the chain was rebuilt"
+        " without the key (tampered) or the ledger was never signed"
+    )
 
 
 def _host_of(body: str) -> str:
@@ -106,6 +140,8 @@ class _State:
         self.source: dict[tuple[str, Any], int] = {}
 
     def apply(self, seq: int, run_id: str, op: str, b: dict[str, Any]) -> None:
+        if op == SIGNED_OP and seq == 1 and b == {"algorithm": SIGNING_ALGORITHM}:
+            return  # the chain says it is signed; no table holds anything of it
         if op == "run_started":
             self.runs[run_id] = {
                 "kind": b["kind"],

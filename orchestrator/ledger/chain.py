@@ -7,6 +7,11 @@ import hmac
 import json
 from typing import Any
 
+# A signed ledger's chain starts with this entry, hashed with the key: whether a ledger is signed is
+# part of what the chain protects, so it cannot be dropped without the key (issue 15, M1).
+SIGNED_OP = "ledger_signed"
+SIGNING_ALGORITHM = "hmac-sha256"
+
 
 def canonical(value: Any) -> str:
     """One spelling per value: sorted keys, no spaces, non-ASCII escaped (so that any text,

@@ -18,7 +18,13 @@ from typing import Any, Self
 
 from orchestrator import __version__
 from orchestrator.errors import LedgerError
-from orchestrator.ledger.chain import canonical, chain_hash, sha256_text
+from orchestrator.ledger.chain import (
+    SIGNED_OP,
+    SIGNING_ALGORITHM,
+    canonical,
+    chain_hash,
+    sha256_text,
+)
 from orchestrator.ledger.paths import (
     ENV_VAR,
     create_private_file,
@@ -190,8 +196,10 @@ class Ledger:
             restrict_side_files(path)
         try:
             _check_signing(conn, path, key)
-        except BaseException:
+        except BaseException as exc:
             conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise _ledger_error(path, exc, "opening") from exc
             raise
         return cls(path, conn, key)
 
@@ -685,16 +693,7 @@ class Ledger:
         self, conn: sqlite3.Connection, run_id: str, op: str, body: Mapping[str, Any]
     ) -> None:
         """Append one entry to the hash chain, in the transaction of the write it describes."""
-        row = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (1, "") if row is None else (row[0] + 1, row[1])
-        at = now()
-        text = canonical(body)
-        digest = chain_hash(self._key, prev, seq, at, run_id, op, text)
-        conn.execute(
-            "INSERT INTO journal (seq, at, run_id, op, body, prev, hash)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (seq, at, run_id, op, text, prev, digest),
-        )
+        _append(conn, self._key, run_id, op, body)
 
     def _require_host(self, conn: sqlite3.Connection, run_id: str, host: str) -> None:
         row = conn.execute(
@@ -861,15 +860,37 @@ def _pid_alive(pid: int, os: Any) -> bool:
     return True
 
 
-def _check_signing(conn: sqlite3.Connection, path: Path, key: bytes | None) -> None:
-    """The first entry of the chain decides whether this ledger is signed, for good."""
+def _append(
+    conn: sqlite3.Connection, key: bytes | None, run_id: str, op: str, body: Mapping[str, Any]
+) -> None:
+    row = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+    seq, prev = (1, "") if row is None else (row[0] + 1, row[1])
+    at = now()
+    text = canonical(body)
+    digest = chain_hash(key, prev, seq, at, run_id, op, text)
+    conn.execute(
+        "INSERT INTO journal (seq, at, run_id, op, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (seq, at, run_id, op, text, prev, digest),
+    )
+
+
+def signing(conn: sqlite3.Connection) -> tuple[str, str] | None:
+    """How the ledger says it is signed, and where: its chain's first entry, or (ledgers written
+    before that entry existed) a ``meta`` row. None: it says it is not."""
+    first = conn.execute("SELECT op, body FROM journal ORDER BY seq LIMIT 1").fetchone()
+    if first is not None and first[0] == SIGNED_OP:
+        try:
+            algorithm = str(json.loads(first[1]).get("algorithm"))
+        except (ValueError, AttributeError):
+            algorithm = "unknown"
+        return algorithm, "journal record 1"
     row = conn.execute("SELECT value FROM meta WHERE key = 'signed'").fetchone()
-    entries = conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
-    if row is None and entries == 0:
-        if key is not None:
-            conn.execute("INSERT INTO meta (key, value) VALUES ('signed', 'hmac-sha256')")
-        return
-    signed = row is not None
+    return None if row is None else (str(row[0]), "its meta table")
+
+
+def _check_signing(conn: sqlite3.Connection, path: Path, key: bytes | None) -> None:
+    """Whether a ledger is signed is decided when its chain starts, for good."""
+    signed = signing(conn) is not None if key is None else _start_signed(conn, key)
     if signed and key is None:
         raise LedgerError(
             f"ledger {path} is signed; give its key with --sign-key-env VAR (or KREMOVE_SIGN_KEY)"
@@ -877,5 +898,24 @@ def _check_signing(conn: sqlite3.Connection, path: Path, key: bytes | None) -> N
     if not signed and key is not None:
         raise LedgerError(
             f"ledger {path} was created unsigned and cannot be signed now; start a new ledger "
-            "(--ledger) to sign every record"
+            "(--ledger) to sign every record (if it was signed, it was tampered with: run "
+            "kremove audit verify --sign-key-env VAR)"
         )
+
+
+def _start_signed(conn: sqlite3.Connection, key: bytes) -> bool:
+    """Start an empty ledger's chain with the signing entry; True if the ledger is signed."""
+    conn.execute("BEGIN IMMEDIATE")  # two processes opening a new ledger: one starts the chain
+    try:
+        signed = signing(conn) is not None
+        if not signed and conn.execute("SELECT 1 FROM journal LIMIT 1").fetchone() is None:
+            # The meta row is what kremove before M1 reads to refuse writing without the key.
+            conn.execute("INSERT INTO meta (key, value) VALUES ('signed', ?)", (SIGNING_ALGORITHM,))
+            _append(conn, key, "", SIGNED_OP, {"algorithm": SIGNING_ALGORITHM})
+            signed = True
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.rollback()
+        raise
+    return signed

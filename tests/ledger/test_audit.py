@@ -13,12 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import LedgerError
+from orchestrator.errors import InputError, LedgerError
 from orchestrator.ledger import Ledger, audit
-from orchestrator.ledger.chain import chain_hash
+from orchestrator.ledger.chain import canonical, chain_hash
 
 KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 KEY = b"a signing key kept elsewhere"
+KEY_VAR = "KREMOVE_TEST_SIGN_KEY"
+# Ledgers written by kremove at 53a42d8, before the chain said whether it was signed (M1): the
+# same run as make_ledger(), unsigned and signed with KEY (``meta`` row only).
+OLD = Path(__file__).parent / "fixtures"
 
 
 def make_ledger(path: Path, key: bytes | None = None) -> str:
@@ -178,8 +182,8 @@ def test_a_signed_chain_cannot_be_rebuilt_without_the_key(tmp_path: Path) -> Non
     assert audit.verify(signed, KEY).ok and audit.verify(signed, KEY).signed
     rebuild_chain(signed, None)
     verdict = audit.verify(signed, KEY)
-    assert not verdict.ok and "signed with another key" in (verdict.problem or "")
-    with pytest.raises(LedgerError, match="is signed"):
+    assert not verdict.ok and "rebuilt without the key (tampered)" in (verdict.problem or "")
+    with pytest.raises(InputError, match="is signed"):
         audit.verify(signed, None)
     with pytest.raises(LedgerError, match="is signed"):
         Ledger.open(signed)  # writing without the key would break the chain: refused
@@ -231,3 +235,187 @@ def test_a_pruned_run_leaves_a_chain_that_still_verifies(tmp_path: Path) -> None
     assert verdict.ok, verdict.problem
     tamper(path, f"DELETE FROM steps WHERE run_id = '{new}' AND host = 'db1'")
     assert not audit.verify(path, None).ok  # pruning one run does not hide edits to another
+
+
+def kremove(
+    *args: str, key: bytes | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KREMOVE_")}
+    env["NO_COLOR"] = "1"
+    if key is not None:
+        env[KEY_VAR] = key.decode()
+    return subprocess.run(
+        [KREMOVE, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+def downgrade(path: Path, host: str, status: str) -> None:
+    """Issue 15 M1, as an attacker without the key does it: remove what says the ledger is
+    signed, edit a host's outcome, and rebuild the whole chain as plain SHA-256."""
+    conn = sqlite3.connect(path)
+    conn.execute("DELETE FROM meta WHERE key = 'signed'")
+    conn.execute("DELETE FROM journal WHERE op = 'ledger_signed'")
+    conn.execute("UPDATE run_hosts SET status = ? WHERE host = ?", (status, host))
+    rows = conn.execute("SELECT at, run_id, op, body FROM journal ORDER BY seq").fetchall()
+    conn.execute("DELETE FROM journal")
+    prev = ""
+    for seq, (at, run_id, op, body) in enumerate(rows, 1):
+        doc = json.loads(body)
+        if op == "host_finished" and doc["host"] == host:
+            doc["status"] = status
+            body = canonical(doc)
+        digest = chain_hash(None, prev, seq, at, run_id, op, body)
+        conn.execute(
+            "INSERT INTO journal (seq, at, run_id, op, body, prev, hash)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (seq, at, run_id, op, body, prev, digest),
+        )
+        prev = digest
+    conn.commit()
+    conn.close()
+
+
+def copy_old(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / name
+    shutil.copyfile(OLD / name, path)
+    path.chmod(0o600)
+    return path
+
+
+@pytest.mark.parametrize("made_by", ["this kremove", "kremove 53a42d8"])
+def test_a_signed_ledger_downgraded_to_plain_sha256_is_tampering_with_the_key(
+    tmp_path: Path, made_by: str
+) -> None:
+    if made_by == "this kremove":
+        path = tmp_path / "ledger.db"
+        make_ledger(path, KEY)
+    else:
+        path = copy_old(tmp_path, "53a42d8-signed.db")
+    downgrade(path, "web2", "removed")  # web2's removal failed; the ledger now says otherwise
+    done = kremove("audit", "verify", "--sign-key-env", KEY_VAR, "--ledger", str(path), key=KEY)
+    assert "without --sign-key-env" not in done.stderr  # never tell the auditor to drop the key
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip() == (
+        f"kremove: audit: ledger {path} is not signed with the given key: journal record 1 is"
+        " plain SHA-256, so the chain was rebuilt without the key (tampered) or the ledger was"
+        " never signed"
+    )
+    doc = json.loads(
+        kremove(
+            "audit", "verify", "--json", "--sign-key-env", KEY_VAR, "--ledger", str(path), key=KEY
+        ).stdout
+    )
+    assert doc["ok"] is False and "tampered" in doc["problem"]
+    # Without the key the rebuilt chain is self-consistent: the limit an auditor must know.
+    assert kremove("audit", "verify", "--ledger", str(path)).returncode == 0
+
+
+def test_a_signed_ledger_says_so_in_its_first_chain_entry(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    make_ledger(path, KEY)
+    conn = sqlite3.connect(path)
+    first = conn.execute(
+        "SELECT seq, run_id, op, body FROM journal ORDER BY seq LIMIT 1"
+    ).fetchone()
+    conn.execute("DELETE FROM meta WHERE key = 'signed'")  # the chain, not this row, decides
+    conn.commit()
+    conn.close()
+    assert first == (1, "", "ledger_signed", '{"algorithm":"hmac-sha256"}')
+    verdict = audit.verify(path, KEY)
+    assert verdict.ok and verdict.signed and verdict.entries == 19, verdict.problem
+    without = kremove("audit", "verify", "--ledger", str(path))
+    assert without.returncode == 2  # nothing was checked: the auditor must give the key
+    assert without.stderr.strip() == (
+        f"kremove: error: ledger {path} is signed (hmac-sha256, journal record 1); give its key"
+        " with --sign-key-env VAR"
+    )
+    with pytest.raises(LedgerError, match="is signed"):
+        Ledger.open(path)  # a writer without the key is refused too
+    assert (
+        kremove(
+            "audit", "verify", "--sign-key-env", KEY_VAR, "--ledger", str(path), key=KEY
+        ).returncode
+        == 0
+    )
+    wrong = kremove(
+        "audit", "verify", "--sign-key-env", KEY_VAR, "--ledger", str(path), key=b"another key"
+    )
+    assert wrong.returncode == 1 and "journal record 1" in wrong.stderr
+    assert "signed with another key" in wrong.stderr
+
+
+def test_a_signing_entry_anywhere_but_first_is_not_a_ledger_write(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    make_ledger(path)
+    conn = sqlite3.connect(path)
+    seq, prev = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+    body = '{"algorithm":"hmac-sha256"}'
+    conn.execute(
+        "INSERT INTO journal (seq, at, run_id, op, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (seq + 1, "t", "", "ledger_signed", body, prev,
+         chain_hash(None, prev, seq + 1, "t", "", "ledger_signed", body)),
+    )  # fmt: skip
+    conn.commit()
+    conn.close()
+    verdict = audit.verify(path, None)
+    assert not verdict.ok and not verdict.signed
+    assert verdict.problem == (
+        f"journal record {seq + 1} (ledger_signed): its content is not a ledger write"
+    )
+
+
+def test_ledgers_written_before_the_chain_said_it_was_signed_still_verify(tmp_path: Path) -> None:
+    unsigned = copy_old(tmp_path, "53a42d8-unsigned.db")
+    signed = copy_old(tmp_path, "53a42d8-signed.db")
+    old_unsigned = audit.verify(unsigned, None)
+    assert old_unsigned.ok and old_unsigned.entries == 18 and not old_unsigned.signed
+    old_signed = audit.verify(signed, KEY)
+    assert old_signed.ok and old_signed.entries == 18 and old_signed.signed
+    without = kremove("audit", "verify", "--ledger", str(signed))
+    assert without.returncode == 2 and "is signed" in without.stderr
+    with pytest.raises(LedgerError, match="created unsigned"):
+        Ledger.open(unsigned, KEY)
+    # Both go on being written as they were: no signing entry is added to either.
+    make_ledger(unsigned)
+    make_ledger(signed, KEY)
+    for path, key in ((unsigned, None), (signed, KEY)):
+        verdict = audit.verify(path, key)
+        assert verdict.ok and verdict.entries == 36, verdict.problem
+        conn = sqlite3.connect(path)
+        assert conn.execute(
+            "SELECT COUNT(*) FROM journal WHERE op = 'ledger_signed'"
+        ).fetchone() == (0,)
+        conn.close()
+    tamper(signed, "UPDATE run_hosts SET status = 'removed' WHERE host = 'web2'")
+    assert not audit.verify(signed, KEY).ok
+
+
+def test_an_old_signed_ledger_whose_meta_row_is_gone_is_tampering_with_the_key(
+    tmp_path: Path,
+) -> None:
+    path = copy_old(tmp_path, "53a42d8-signed.db")
+    tamper(path, "DELETE FROM meta WHERE key = 'signed'")  # the chain itself left as it was
+    verdict = audit.verify(path, KEY)
+    assert not verdict.ok
+    assert verdict.problem == (
+        f"ledger {path} no longer says it is signed, yet journal record 1 is signed with the"
+        " given key: what said so was removed (tampered)"
+    )
+
+
+NAMES = ["run#2.db", "what?mode=rw.db", "100%.db", "%23.db", "my ledger.db"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_audit_verify_reads_the_named_file_whatever_its_name(tmp_path: Path, name: str) -> None:
+    """Issue 15 L6: the read-only file URI is built from the path, escaped."""
+    make_ledger(tmp_path / name)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    verdict = audit.verify(tmp_path / name, None)
+    assert verdict.ok and verdict.entries == 18, verdict.problem
+    done = kremove("audit", "verify", "--json", "--ledger", name, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["entries"] == 18
+    # Nothing beside it but SQLite's own WAL companions of that very file.
+    after = {p.name for p in tmp_path.iterdir()} - {f"{name}-wal", f"{name}-shm"}
+    assert sorted(after) == before
