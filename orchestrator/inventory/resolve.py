@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from orchestrator.errors import InventoryError
+from orchestrator.inventory.addresses import address_problem
 from orchestrator.inventory.model import (
     DEFAULT_PORTS,
     Become,
@@ -20,6 +21,7 @@ from orchestrator.inventory.model import (
     WinrmSettings,
 )
 from orchestrator.inventory.raw import Owner, RawGroup, RawHost, RawInventory, Value
+from orchestrator.inventory.settings import show
 
 NAME = re.compile(r"[^\s,!&~@][^\s,]*")
 WINRM_HTTP_PORT = 5985
@@ -195,9 +197,12 @@ def _host(raw: RawHost, groups: list[str], raw_groups: Mapping[str, RawGroup]) -
     if transport == "winrm":
         _check_winrm(raw.name, winrm, settings)
     default_port = WINRM_HTTP_PORT if winrm.scheme == "http" else DEFAULT_PORTS[transport]
+    address = get("address", raw.name)
+    if transport != "local":
+        _check_address(raw, address, settings.get("address"))
     return Host(
         name=raw.name,
-        address=get("address", raw.name),
+        address=address,
         transport=transport,
         port=get("port", default_port if transport == "winrm" else DEFAULT_PORTS[transport]),
         platform=get("platform", "windows" if transport == "winrm" else None),
@@ -238,3 +243,18 @@ def _check_winrm(name: str, winrm: WinrmSettings, settings: Mapping[str, Value])
             origin,
             "winrm.auth",
         )
+
+
+def _check_address(raw: RawHost, address: str, written: Value | None) -> None:
+    """An address that will be dialled or looked up in ~/.ssh/config is host-name or IP syntax."""
+    problem = address_problem(address)
+    if problem is None:
+        return
+    origin = written.origin if written is not None else raw.origin
+    whose = "" if written is not None else " (the host's name; set address to dial another)"
+    raise InventoryError(
+        f"address {show(address)}{whose} {problem}",
+        file=origin.file,
+        line=origin.line,
+        host=raw.name,
+    )

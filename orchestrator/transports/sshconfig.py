@@ -5,13 +5,17 @@ dial, as ``ssh ADDRESS`` would) fills in what the inventory left at its default:
 address is just the host's name, Port when it is 22, User, IdentityFile, and ProxyJump when the
 inventory names no ``jump``. A ProxyJump hop that is not an inventory host is reached with its own
 ``~/.ssh/config`` settings, else the target's user and key.
+
+Nothing in the config runs: a lookup that would run a ``Match exec`` command is refused (an input
+error naming the config line), and only host names and IP addresses are looked up at all.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +23,7 @@ from typing import Any
 import paramiko
 
 from orchestrator.errors import InputError
+from orchestrator.inventory.addresses import address_problem
 from orchestrator.inventory.model import Host
 
 MAX_HOPS = 8
@@ -49,8 +54,56 @@ class Route:
     hops: tuple[Endpoint, ...]
 
 
+class _MatchExecReached(Exception):
+    def __init__(self, line: int | None) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+class _NoExecConfig(paramiko.SSHConfig):  # type: ignore[misc]  # paramiko has no type hints
+    """paramiko's parser and matcher, except that reaching a ``Match exec`` raises instead of
+    running its command: the command would run with the operator's rights, before any host key
+    check, with the looked-up name substituted for ``%h``."""
+
+    def parse(self, file_obj: Iterable[str]) -> None:
+        lines = list(file_obj)
+        super().parse(lines)
+        # paramiko keeps no line numbers: the k-th Host or Match line opens block k (block 0
+        # holds the settings before any of them).
+        heads = [n for n, text in enumerate(lines, start=1) if _HEAD.match(text)]
+        for number, block in zip(heads, self._config[1:], strict=False):
+            for criterion in block.get("matches", ()):
+                criterion["line"] = number
+
+    def _does_match(
+        self,
+        match_list: list[dict[str, Any]],
+        target_hostname: str,
+        canonical: bool,
+        final: bool,
+        options: Any,
+    ) -> Any:
+        for at, criterion in enumerate(match_list):
+            if criterion["type"] != "exec":
+                continue
+            # Criteria are tried in order and the first that fails ends the test, as in OpenSSH:
+            # an exec after a failing "host" criterion is never reached.
+            before = match_list[:at]
+            if before and not super()._does_match(
+                before, target_hostname, canonical, final, options
+            ):
+                return False
+            raise _MatchExecReached(criterion.get("line"))
+        return super()._does_match(match_list, target_hostname, canonical, final, options)
+
+
+# A Host or Match line, as paramiko's parser recognises one (keyword, then space or '=').
+_HEAD = re.compile(r"\s*(?:host|match)(?:\s*=\s*|\s+)\S", re.IGNORECASE)
+
+
 class SshConfig:
-    """A parsed ``~/.ssh/config`` (or none). Lookups never run ``Match exec`` commands twice."""
+    """A parsed ``~/.ssh/config`` (or none). Lookups never run ``Match exec`` commands: a lookup
+    that reaches one is an input error naming its line."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -58,7 +111,8 @@ class SshConfig:
         self._cache: dict[str, dict[str, Any]] = {}
         if path is not None and path.is_file():
             try:
-                self._config = paramiko.SSHConfig.from_path(str(path))
+                with path.open(encoding="utf-8") as stream:
+                    self._config = _NoExecConfig.from_file(stream)
             except (OSError, UnicodeDecodeError, ValueError, paramiko.SSHException) as exc:
                 raise InputError(f"{path}: cannot be used as an SSH config: {exc}") from None
 
@@ -71,10 +125,20 @@ class SshConfig:
         if self._config is None:
             return {}
         if name not in self._cache:
+            problem = address_problem(name)
+            if problem is not None:  # the inventory checks this; a Host made in code may not
+                raise InputError(f"{self.path}: looking up {name!r}: it {problem}")
             try:
                 self._cache[name] = dict(self._config.lookup(name))
+            except _MatchExecReached as reached:
+                where = f"{self.path}:{reached.line}" if reached.line else str(self.path)
+                raise InputError(
+                    f"{where}: Match exec would run a command to look up {name!r}, and kremove "
+                    "runs no commands from an SSH config; set KREMOVE_SSH_CONFIG to a config "
+                    "without Match exec (or /dev/null for none)"
+                ) from None
             except Exception as exc:  # paramiko raises bare errors for a bad Match
-                raise InputError(f"{self.path}: looking up {name!r}: {exc}") from None
+                raise InputError(f"{self.path}: looking up {name!r}: {_short(exc)}") from None
         return self._cache[name]
 
 
@@ -116,6 +180,10 @@ def route(host: Host, inventory: Mapping[str, Host], config: SshConfig) -> Route
 
 
 def _endpoint(host: Host, config: SshConfig) -> Endpoint:
+    problem = address_problem(host.address)
+    if problem is not None:  # the inventory refuses these; a Host made elsewhere may not be checked
+        where = f"{host.source}: " if host.source else ""
+        raise InputError(f"{where}host {host.name!r}: address {host.address!r} {problem}")
     found = config.lookup(host.address)
     address = host.address
     if host.address == host.name and "hostname" in found:
@@ -146,6 +214,7 @@ def _adhoc(spec: str, owner: Host, config: SshConfig) -> Endpoint:
         user=user or found.get("user") or owner.user,
         key_file=(found.get("identityfile") or [owner.key_file])[0],
         jump=None,
+        source=str(config.path or ""),  # what is wrong with it is in the ssh config
     )
     return _endpoint(synthetic, SshConfig(None))
 
@@ -174,6 +243,9 @@ def _parse_jump(spec: str, owner: str) -> tuple[str | None, str, int | None]:
         address = text
     if not address:
         raise InputError(f"host {owner!r}: ProxyJump {spec!r} names no host")
+    problem = address_problem(address)
+    if problem is not None:
+        raise InputError(f"host {owner!r}: ProxyJump {spec!r}: {address!r} {problem}")
     return user, address, port
 
 
@@ -186,3 +258,8 @@ def _port(value: object, config: SshConfig | None, host: str) -> int:
         where = f"{config.path}: " if config is not None and config.path else ""
         raise InputError(f"{where}host {host!r}: port {value!r} is not a number from 1 to 65535")
     return port
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
