@@ -70,7 +70,16 @@ def resolve(ref: SecretRef, what: str, prompt: Callable[[str], str] | None = Non
     if ref.file:
         path = Path(ref.file).expanduser()
         try:
-            value = path.read_text(encoding="utf-8").rstrip("\r\n")
+            with path.open("rb") as stream:
+                # As ssh refuses a private key others can read: such a secret is no longer one,
+                # and one others can write may have been swapped. The mode of what was opened.
+                mode = os.fstat(stream.fileno()).st_mode & 0o777
+                if mode & 0o077 and os.name != "nt":
+                    raise InputError(
+                        f"{what}: {path} can be read or changed by other users "
+                        f"(mode {mode:04o}); chmod 600 {path}"
+                    )
+                value = stream.read().decode("utf-8").rstrip("\r\n")
         except OSError as exc:
             raise InputError(f"{what}: cannot read {path}: {exc.strerror}") from None
         except UnicodeDecodeError:

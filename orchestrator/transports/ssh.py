@@ -9,6 +9,7 @@ at the deadline the watchdog closes the socket or channel beneath it and the cal
 from __future__ import annotations
 
 import logging
+import os
 import random
 import secrets as _random
 import selectors
@@ -113,6 +114,11 @@ class SshRun:
             if cache_key in self._keys:
                 return self._keys[cache_key]
         what = f"host {host.name!r} key_file {full}"
+        exposed = _exposed(full)
+        if exposed is not None:
+            if required:
+                raise InputError(f"{what}: {exposed}")
+            raise _UnsafeKey(exposed)
         passphrase = None
         if ref is not None:
             what_secret = f"host {host.name!r} key passphrase"
@@ -560,8 +566,16 @@ def _authenticate(t: paramiko.Transport, endpoint: Endpoint, run: SshRun) -> Non
         if not t.is_active():
             raise UnreachableError(f"{endpoint.where}: the connection was lost during login")
 
+    def optional_key(path: str) -> paramiko.PKey | None:
+        try:
+            return run.load_key(endpoint, path, required=False)
+        except _UnsafeKey as exc:
+            tried.append(f"key {path} (not used: {exc})")
+            return None
+
+    named = bool(host.key_file)  # by the inventory: checked up front, a problem is an error
     for path in endpoint.key_files:
-        key = run.load_key(endpoint, path, required=bool(host.key_file))
+        key = run.load_key(endpoint, path, required=True) if named else optional_key(path)
         if key is not None and try_key(key, f"key {path}"):
             return
     password = None
@@ -579,7 +593,7 @@ def _authenticate(t: paramiko.Transport, endpoint: Endpoint, run: SshRun) -> Non
         finally:
             agent.close()
         for path in DEFAULT_IDENTITIES:
-            key = run.load_key(endpoint, path, required=False)
+            key = optional_key(path)
             if key is not None and try_key(key, f"key {path}"):
                 return
     lost_connection()
@@ -590,6 +604,22 @@ def _authenticate(t: paramiko.Transport, endpoint: Endpoint, run: SshRun) -> Non
         )
     accepted = f"; the server accepts: {', '.join(allowed)}" if allowed else ""
     raise AuthError(f"{endpoint.where}: authentication failed (tried {', '.join(tried)}){accepted}")
+
+
+class _UnsafeKey(Exception):
+    """A key kremove found itself (ssh config, default identity) that others can read: skipped,
+    as ssh skips it, and named in the authentication failure."""
+
+
+def _exposed(path: str) -> str | None:
+    """Why ssh would refuse this private key for its permissions ("bad permissions"), or None."""
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except OSError:
+        return None  # reading it says what is wrong
+    if not mode & 0o077 or os.name == "nt":
+        return None
+    return f"other users can read or change it (mode {mode:04o}); chmod 600 {path}"
 
 
 def _password_login(t: paramiko.Transport, user: str, password: str) -> bool:

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from orchestrator.transports.base import Deadline
 from orchestrator.transports.hostkeys import KnownHosts
 from orchestrator.transports.ssh import SshRun, SSHTransport
 from orchestrator.transports.sshconfig import SshConfig
-from tests.fleet.fleet import KEY_PASSPHRASE_ENV, SUDO_PASSWORD_ENV, Fleet
+from tests.fleet.fleet import KEY_PASSPHRASE_ENV, PASSWORD_ENV, SUDO_PASSWORD_ENV, Fleet
 
 
 @pytest.fixture(scope="module")
@@ -287,3 +287,71 @@ def test_ssh_agent_keys_are_used_when_the_inventory_names_no_key(
     finally:
         agent.terminate()
         agent.wait(10)
+
+
+@pytest.fixture
+def loose_copy(tmp_path: Path) -> Iterator[Callable[[Path, str, int], Path]]:
+    """Copies of secret files with a chosen mode, removed afterwards (the session's leak scan
+    reads every file left under the temporary directory)."""
+    made: list[Path] = []
+
+    def copy(source: Path | None, text: str, mode: int) -> Path:
+        path = tmp_path / f"secret{len(made)}"
+        path.write_text(source.read_text() if source is not None else text)
+        path.chmod(mode)
+        made.append(path)
+        return path
+
+    yield lambda source, text, mode: copy(source, text, mode)
+    for path in made:
+        path.unlink(missing_ok=True)
+
+
+def test_a_key_file_others_can_read_is_refused_up_front(
+    small_fleet: Fleet, inventory: Inventory, loose_copy: Callable[..., Path]
+) -> None:
+    key = loose_copy(small_fleet.client_key, "", 0o644)
+    host = replace(kind(small_fleet, inventory, "one_product"), key_file=str(key))
+    with pytest.raises(InputError) as caught:
+        ssh_run(inventory).preflight([host])
+    message = str(caught.value)
+    assert "\n" not in message and str(key) in message and "chmod 600" in message
+    assert "0644" in message and "one_product" in message
+    key.chmod(0o600)
+    run = ssh_run(inventory)
+    run.preflight([host])
+    with SSHTransport(host, run) as t:
+        t.connect(Deadline.after(20))
+        assert t.run("echo private", Deadline.after(10)).stdout == "private\n"
+
+
+def test_an_ssh_config_key_others_can_read_is_not_used_and_the_failure_says_why(
+    small_fleet: Fleet, inventory: Inventory, loose_copy: Callable[..., Path], tmp_path: Path
+) -> None:
+    key = loose_copy(small_fleet.client_key, "", 0o640)
+    config = tmp_path / "ssh_config"
+    config.write_text(f"Host *\n  IdentityFile {key}\n")
+    host = replace(kind(small_fleet, inventory, "one_product"), key_file=None)
+    run = ssh_run(inventory, SshConfig(config))
+    with SSHTransport(host, run) as t, pytest.raises(AuthError) as caught:
+        t.connect(Deadline.after(20))
+    assert f"key {key}" in str(caught.value) and "chmod 600" in str(caught.value)
+
+
+def test_a_password_file_others_can_read_is_refused(
+    small_fleet: Fleet, inventory: Inventory, loose_copy: Callable[..., Path]
+) -> None:
+    secret = small_fleet.env[PASSWORD_ENV]
+    loose = loose_copy(None, secret + "\n", 0o666)
+    host = replace(
+        kind(small_fleet, inventory, "password_only"), password=SecretRef(file=str(loose))
+    )
+    with pytest.raises(InputError) as caught:
+        SecretStore().preload([host])
+    message = str(caught.value)
+    assert "\n" not in message and secret not in message
+    assert str(loose) in message and "chmod 600" in message and "password_only" in message
+    loose.chmod(0o600)
+    with SSHTransport(host, ssh_run(inventory)) as t:
+        t.connect(Deadline.after(20))
+        assert t.run("id -un", Deadline.after(10)).stdout == "kops\n"
