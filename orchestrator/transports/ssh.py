@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+from typing import Any, NoReturn
 
 import paramiko
 from paramiko.ssh_exception import (
@@ -57,6 +58,9 @@ BACKOFF_S = 0.25
 JUMP_HANDSHAKES = 8
 DEFAULT_IDENTITIES = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 READ_CHUNK = 65536
+# What a server may send as and before its "SSH-" line: OpenSSH's limits (kex.c).
+MAX_BANNER_LINE = 8192
+MAX_PRE_BANNER_LINES = 1024
 
 # paramiko logs every failed handshake with a traceback; kremove reports each as one line instead.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
@@ -469,7 +473,8 @@ def _handshake(
     sock: socket.socket | paramiko.Channel, endpoint: Endpoint, deadline: Deadline, run: SshRun
 ) -> paramiko.Transport:
     where = endpoint.where
-    t = paramiko.Transport(sock)
+    guard = _BannerGuard(sock)
+    t = paramiko.Transport(guard)
     remaining = max(0.1, deadline.remaining())
     t.banner_timeout = t.handshake_timeout = t.auth_timeout = remaining
     name = known_hosts_name(endpoint.address, endpoint.port)
@@ -484,9 +489,16 @@ def _handshake(
             negotiated = threading.Event()
             t.start_client(event=negotiated)
             negotiated.wait(remaining + 1.0)
+            if guard.problem is not None:
+                raise TransportError(f"{where}: {guard.problem}")
             if dog.fired or not negotiated.is_set():
                 raise CommandTimeout(f"{where}: no SSH handshake within {remaining:.0f}s")
             if not t.is_active():
+                if not guard.done and guard.lines:
+                    raise TransportError(
+                        f"{where}: the server sent text but no SSH banner (SSH-2.0-...); "
+                        "is this an SSH port?"
+                    )
                 raise _negotiation_error(t.get_exception(), where, time.monotonic() - started)
             _verify(t.get_remote_server_key(), name, endpoint, run)
             _authenticate(t, endpoint, run)
@@ -501,6 +513,62 @@ def _handshake(
         finally:
             if not ok:
                 t.close()
+
+
+class _BannerRefused(Exception):
+    pass
+
+
+class _BannerGuard:
+    """Stands for the socket, and until the server's "SSH-" line has passed, refuses a line
+    longer than MAX_BANNER_LINE or more than MAX_PRE_BANNER_LINES lines before it.
+
+    paramiko reads the banner 128 bytes at a time into an ever longer buffer that it copies and
+    searches on each step: an endless line holds the interpreter lock longer and longer, slowing
+    every other host's thread, until this host's deadline."""
+
+    def __init__(self, sock: socket.socket | paramiko.Channel) -> None:
+        self._sock = sock
+        self.problem: str | None = None
+        self.done = False
+        self.lines = 0  # complete lines before the banner
+        self._length = 0  # of the line being received
+        self._head = b""  # its first four bytes
+
+    def recv(self, size: int) -> bytes:
+        data: bytes = self._sock.recv(size)
+        if not self.done:
+            self.done = self._inspect(data)
+        return data
+
+    def _inspect(self, data: bytes) -> bool:
+        """Count ``data`` against the limits; True once the banner line has ended."""
+        start = 0
+        while start < len(data):
+            end = data.find(b"\n", start)
+            stop = len(data) if end < 0 else end
+            self._head += data[start : min(stop, start + 4 - len(self._head))]
+            self._length += stop - start
+            if self._length > MAX_BANNER_LINE:
+                self._refuse(
+                    f"a line longer than {MAX_BANNER_LINE} bytes where its SSH banner is due"
+                )
+            if end < 0:
+                return False
+            if self._head.startswith(b"SSH-"):
+                return True
+            self.lines += 1
+            if self.lines > MAX_PRE_BANNER_LINES:
+                self._refuse(f"more than {MAX_PRE_BANNER_LINES} lines before its SSH banner")
+            self._length, self._head, start = 0, b"", end + 1
+        return False
+
+    def _refuse(self, what: str) -> NoReturn:
+        self.problem = f"the server sent {what}; is this an SSH port?"
+        raise _BannerRefused(self.problem)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
 
 
 def _negotiation_error(exc: BaseException | None, where: str, elapsed: float) -> Exception:

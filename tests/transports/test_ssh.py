@@ -13,13 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import AuthError, InputError, UnreachableError
+from orchestrator.errors import AuthError, InputError, TransportError, UnreachableError
 from orchestrator.inventory import load_inventories
 from orchestrator.inventory.model import Host, Inventory, SecretRef
 from orchestrator.secrets import SecretStore
 from orchestrator.transports.base import Deadline
 from orchestrator.transports.hostkeys import KnownHosts
-from orchestrator.transports.ssh import SshRun, SSHTransport
+from orchestrator.transports.ssh import (
+    MAX_PRE_BANNER_LINES,
+    SshRun,
+    SSHTransport,
+    _BannerGuard,
+    _BannerRefused,
+)
 from orchestrator.transports.sshconfig import SshConfig
 from tests.fleet.fleet import KEY_PASSPHRASE_ENV, PASSWORD_ENV, SUDO_PASSWORD_ENV, Fleet
 
@@ -192,11 +198,12 @@ def test_ssh_config_names_the_host_and_its_proxyjump(
 
 class DroppingRelay:
     """Closes the first ``drops`` connections at once (as sshd does past MaxStartups), then
-    relays the rest to ``target``."""
+    relays the rest to ``target``, after sending ``prefix`` to the client."""
 
-    def __init__(self, target: tuple[str, int], drops: int) -> None:
+    def __init__(self, target: tuple[str, int], drops: int, prefix: bytes = b"") -> None:
         self.target = target
         self.drops = drops
+        self.prefix = prefix
         self.accepted = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -213,6 +220,7 @@ class DroppingRelay:
                 client.close()
                 continue
             upstream = socket.create_connection(self.target)
+            client.sendall(self.prefix)
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
@@ -355,3 +363,140 @@ def test_a_password_file_others_can_read_is_refused(
     with SSHTransport(host, ssh_run(inventory)) as t:
         t.connect(Deadline.after(20))
         assert t.run("id -un", Deadline.after(10)).stdout == "kops\n"
+
+
+class BannerServer:
+    """A TCP server on 127.0.0.1 that is not sshd: it sends ``chunk`` forever, or ``lines``
+    lines, without ever an SSH banner."""
+
+    def __init__(self, chunk: bytes, lines: int | None = None) -> None:
+        self.chunk = chunk
+        self.lines = lines
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.clients: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.clients.append(client)
+            threading.Thread(target=self._talk, args=(client,), daemon=True).start()
+
+    def _talk(self, client: socket.socket) -> None:
+        try:
+            if self.lines is not None:
+                client.sendall(self.chunk * self.lines)
+                client.recv(1 << 20)  # then wait for the client to give up
+                return
+            while True:
+                client.sendall(self.chunk)
+        except OSError:
+            pass
+        finally:
+            client.close()
+
+    def close(self) -> None:
+        self.listener.close()
+        for client in self.clients:
+            client.close()
+
+
+def _connect_failure(host: Host, inventory: Inventory, deadline_s: float) -> TransportError:
+    with SSHTransport(host, ssh_run(inventory)) as t, pytest.raises(TransportError) as caught:
+        t.connect(Deadline.after(deadline_s))
+    return caught.value
+
+
+def test_an_endless_banner_line_fails_the_host_quickly_without_starving_others(
+    small_fleet: Fleet, inventory: Inventory
+) -> None:
+    server = BannerServer(b"x" * 65536)
+    real = kind(small_fleet, inventory, "one_product")
+    hostile = replace(real, name="endless", address="127.0.0.1", port=server.port)
+    failures: list[TransportError] = []
+    took: list[float] = []
+
+    def hostile_connect() -> None:
+        started = time.monotonic()
+        failures.append(_connect_failure(hostile, inventory, 60))
+        took.append(time.monotonic() - started)
+
+    worker = threading.Thread(target=hostile_connect)
+    try:
+        worker.start()
+        started = time.monotonic()
+        with SSHTransport(real, ssh_run(inventory)) as t:
+            t.connect(Deadline.after(60))
+            assert t.run("echo meanwhile", Deadline.after(30)).stdout == "meanwhile\n"
+        real_took = time.monotonic() - started
+        worker.join(90)
+    finally:
+        server.close()
+    (error,) = failures
+    assert type(error) is TransportError and error.status == "failed", error
+    assert "8192" in str(error) and "banner" in str(error) and "\n" not in str(error)
+    assert took[0] < 30 and real_took < 30  # both far inside the 60 s deadline
+
+
+def test_a_server_that_talks_without_an_ssh_banner_fails_the_host(
+    small_fleet: Fleet, inventory: Inventory
+) -> None:
+    server = BannerServer(b"\x1b[31mhello there\r\n", lines=2000)
+    hostile = replace(
+        kind(small_fleet, inventory, "one_product"), address="127.0.0.1", port=server.port
+    )
+    try:
+        started = time.monotonic()
+        error = _connect_failure(hostile, inventory, 60)
+    finally:
+        server.close()
+    assert type(error) is TransportError and error.status == "failed", error
+    assert "no SSH banner" in str(error) and "\x1b" not in str(error)
+    assert time.monotonic() - started < 30
+
+
+def test_lines_before_the_banner_within_the_limits_are_passed_over(
+    small_fleet: Fleet, inventory: Inventory, tmp_path: Path
+) -> None:
+    host = kind(small_fleet, inventory, "one_product")
+    # RFC 4253 lets a server send other lines first; 60 of 8,000 bytes stay inside every limit.
+    relay = DroppingRelay((host.address, host.port), drops=0, prefix=(b"n" * 7998 + b"\r\n") * 60)
+    known = tmp_path / "known_hosts"
+    entry = Path(host.known_hosts or "").read_text().splitlines()
+    line = next(ln for ln in entry if ln.startswith(f"[{host.address}]:{host.port} "))
+    known.write_text(line.replace(f":{host.port} ", f":{relay.port} ", 1) + "\n")
+    try:
+        relayed = replace(host, port=relay.port, known_hosts=str(known))
+        with SSHTransport(relayed, ssh_run(inventory)) as t:
+            t.connect(Deadline.after(20))
+            assert t.run("echo past the preamble", Deadline.after(10)).stdout == (
+                "past the preamble\n"
+            )
+    finally:
+        relay.close()
+
+
+def test_the_banner_guard_counts_lines_as_openssh_does() -> None:
+    near, far = socket.socketpair()
+    with near, far:
+        guard = _BannerGuard(near)
+        far.sendall(b"hello\r\n" * MAX_PRE_BANNER_LINES + b"SSH-2.0-x\r\n\x00\x00")
+        received = b""
+        while b"SSH-" not in received or not received.endswith(b"\x00\x00"):
+            received += guard.recv(4096)
+        assert guard.done and guard.lines == MAX_PRE_BANNER_LINES and guard.problem is None
+        far.sendall(b"\n" * 10)  # after the banner nothing is counted
+        assert guard.recv(4096) == b"\n" * 10 and guard.lines == MAX_PRE_BANNER_LINES
+
+    near, far = socket.socketpair()
+    with near, far:
+        guard = _BannerGuard(near)
+        far.sendall(b"hello\r\n" * (MAX_PRE_BANNER_LINES + 1))
+        with pytest.raises(_BannerRefused, match=f"more than {MAX_PRE_BANNER_LINES} lines"):
+            while True:
+                guard.recv(4096)
+        assert guard.problem is not None
