@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -382,10 +383,51 @@ class WinrmFleet:
             if (name is None or h.name == name) and KINDS[h.kind].listens:
                 self._control({"op": "reset", "host": h.name})
 
-    def inject_fault(self, name: str, action: str, kind: str, count: int = 1) -> None:
-        """The next ``count`` requests of ``action`` (Create, Command, Send, Receive, Signal,
-        Delete or *) are answered with ``kind``: http500 (non-XML body) or malformed (bad XML)."""
-        self._control({"op": "fault", "host": name, "action": action, "kind": kind, "count": count})
+    def inject_fault(
+        self,
+        name: str,
+        action: str,
+        kind: str,
+        count: int = 1,
+        *,
+        after: int = 0,
+        seconds: float = 60,
+        interval: float = 1.0,
+        size: int | None = None,
+    ) -> None:
+        """After ``after`` requests of ``action`` (Create, Command, Send, Receive, Signal, Delete
+        or *) that go through, the next ``count`` are answered with ``kind``:
+
+        http500 (non-XML body), malformed (bad XML), hang (no answer for ``seconds``), drop (the
+        connection closed, no answer), dtd (a DOCTYPE with a chain of ``size`` entities, 100,000 by
+        default), oversize (a ``size``-byte body, 2 MiB by default), gzip (Content-Encoding: gzip,
+        a body that inflates to ``size`` bytes, 1 GiB by default), trickle (the real answer, one
+        byte every ``interval`` seconds for ``seconds``, then the rest at once)."""
+        self._control(
+            {
+                "op": "fault",
+                "host": name,
+                "action": action,
+                "kind": kind,
+                "count": count,
+                "after": after,
+                "seconds": seconds,
+                "interval": interval,
+                "size": size,
+            }
+        )
+
+    def clear_faults(self, name: str) -> None:
+        """No more injected faults (a hanging or trickling answer stops); the state stays."""
+        self._control({"op": "clear", "host": name})
+
+    def leftovers(self, name: str) -> list[str]:
+        """kremove's files on the host: its temporary scripts and msiexec logs (kremove-*)."""
+        return sorted(
+            p
+            for p in self.state(name)["files"]
+            if re.search(r"\\kremove-[^\\]*\.(cmd|log)$", p, re.IGNORECASE)
+        )
 
     def running(self) -> bool:
         if self._proc is not None:

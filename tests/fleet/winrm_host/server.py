@@ -6,7 +6,7 @@ that a host never shares memory with the client under test). Each host gets an H
 HTTP port on 127.0.0.1, both chosen by the kernel; an unreachable host gets a bound socket that
 never listens (connection refused, and nobody else can take the port). When all are up, the ports
 go to ``ready.json``. A small control listener takes JSON requests from the fleet: reset a host,
-inject a fault, stop.
+inject or clear faults, stop.
 """
 
 from __future__ import annotations
@@ -156,9 +156,18 @@ class Fleet:
                         "action": request["action"],
                         "kind": request["kind"],
                         "count": int(request.get("count", 1)),
+                        "after": int(request.get("after", 0)),
                         "seconds": request.get("seconds", 60),
+                        "interval": request.get("interval", 1.0),
+                        "size": request.get("size"),
                     }
                 )
+            return {"ok": True}
+        if op == "clear":  # faults only: the machine keeps its state (files left behind...)
+            with service.lock:
+                service.faults.clear()
+                service.unhang.set()
+                service.unhang = threading.Event()
             return {"ok": True}
         raise ValueError(f"unknown control op {op!r}")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime
+import fnmatch
 import json
 import re
 import threading
@@ -207,8 +208,24 @@ class Machine:
             self.log("script", path=full, text=data.decode("utf-8", errors="replace"))
 
     def delete_file(self, path: str) -> bool:
+        """Delete the file, or every file its name's wildcards (* ?) match; False: none was."""
+        full = self.full_path(path)
+        directory, _, name = full.rpartition("\\")
         with self.lock:
-            return self.files.pop(_key(self.full_path(path)), None) is not None
+            if "*" not in name and "?" not in name:
+                return self.files.pop(_key(full), None) is not None
+            pattern = re.compile(fnmatch.translate(_key(name)), re.DOTALL)
+            prefix = _key(directory) + "\\"
+            matched = [
+                k
+                for k in self.files
+                if k.startswith(prefix)
+                and "\\" not in k[len(prefix) :]
+                and pattern.match(k[len(prefix) :])
+            ]
+            for k in matched:
+                del self.files[k]
+            return bool(matched)
 
     def resolve_file(self, program: str, exts: tuple[str, ...]) -> str | None:
         if "\\" not in program and ":" not in program:

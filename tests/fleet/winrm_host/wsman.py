@@ -109,6 +109,53 @@ class Shell:
     commands: dict[str, Process] = field(default_factory=dict)
 
 
+@dataclass
+class Reply:
+    """What the host answers one request with; the fields past ``body`` are injected faults."""
+
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    raw: bool = False  # never sealed, even on an encrypted connection (a gzip body)
+    drop: bool = False  # the connection is closed without an answer
+    trickle: float = 0.0  # seconds between bytes of the answer (a host that trickles)
+    trickle_for: float = 0.0  # then the rest at once, so an unbounded client still ends
+    stop: threading.Event | None = None  # set: stop trickling (the host was reset)
+
+
+# A hostile answer: a linear chain of entities (CVE-2024-8176: expat before 2.7.0 recurses once per
+# entity and overflows the stack at tens of thousands of them).
+DTD_CHAIN = 100_000
+# A gzip body that inflates to 1 GiB (about 1 MiB on the wire).
+GZIP_BOMB = 1 << 30
+_BOMBS: dict[int, bytes] = {}
+_BOMB_LOCK = threading.Lock()
+
+
+def hostile_dtd(entities: int) -> bytes:
+    """A SOAP-looking answer whose DOCTYPE declares a chain of ``entities`` entities."""
+    decls = ['<!ENTITY e0 "kremove">'] + [
+        f'<!ENTITY e{i} "&e{i - 1};">' for i in range(1, entities)
+    ]
+    return (
+        '<?xml version="1.0"?><!DOCTYPE s:Envelope [' + "".join(decls) + "]>"
+        f'<s:Envelope xmlns:s="{NS["s"]}"><s:Body>&e{entities - 1};</s:Body></s:Envelope>'
+    ).encode()
+
+
+def gzip_bomb(size: int) -> bytes:
+    """``size`` zero bytes gzip-compressed, as gzip members of 1 MiB each, one after the other
+    (a valid gzip stream that HTTP clients inflate whole; made in milliseconds)."""
+    import gzip
+
+    with _BOMB_LOCK:
+        if size not in _BOMBS:
+            member = gzip.compress(bytes(1 << 20), compresslevel=9)
+            tail = gzip.compress(bytes(size & ((1 << 20) - 1)), compresslevel=9)
+            _BOMBS[size] = member * (size >> 20) + tail
+        return _BOMBS[size]
+
+
 class Fault(Exception):
     def __init__(self, status: int, subcode: str, code: int, text: str) -> None:
         super().__init__(text)
@@ -138,17 +185,20 @@ class HostService:
 
     # -- actions ---------------------------------------------------------------------------------
 
-    def handle(self, body: bytes) -> tuple[int, bytes]:
+    def handle(self, body: bytes) -> Reply:
         try:
             root = ET.fromstring(body)
         except ET.ParseError:
-            return 400, b""
+            return Reply(400, b"")
         action_uri = _text(root, ".//a:Action")
         message_id = _text(root, ".//a:MessageID")
         action = ACTIONS.get(action_uri, "")
-        injected = self._injected(action)
-        if injected is not None:
-            return injected
+        fault = self._take_fault(action)
+        trickle: dict[str, Any] | None = None
+        if fault is not None:
+            if fault["kind"] != "trickle":
+                return self._injected(action, fault)
+            trickle = fault  # the real answer, but a byte at a time
         try:
             if action == "Create":
                 reply = self._create(root)
@@ -169,26 +219,50 @@ class HostService:
                     2150858754,
                     f"The action {action_uri} is not supported by the service.",
                 )
-        except Fault as fault:
-            return fault.status, _fault(fault, message_id, self.config.name)
-        return 200, _envelope(f"{action_uri}Response", message_id, reply)
+        except Fault as fault_:
+            return Reply(fault_.status, _fault(fault_, message_id, self.config.name))
+        answer = Reply(200, _envelope(f"{action_uri}Response", message_id, reply))
+        if trickle is not None:
+            self.log("injected_fault", action=action, kind="trickle")
+            answer.trickle = float(trickle.get("interval") or 1.0)
+            answer.trickle_for = float(trickle.get("seconds") or 60)
+            answer.stop = self.unhang
+        return answer
 
-    def _injected(self, action: str) -> tuple[int, bytes] | None:
+    def _take_fault(self, action: str) -> dict[str, Any] | None:
+        """The injected fault that answers this request, if any (``after`` requests are spared)."""
         with self.lock:
             fault = next(
                 (f for f in self.faults if f["action"] in (action, "*") and f["count"] > 0), None
             )
             if fault is None:
                 return None
+            if fault.get("after", 0) > 0:
+                fault["after"] -= 1
+                return None
             fault["count"] -= 1
-        self.log("injected_fault", action=action, kind=fault["kind"])
-        if fault["kind"] == "http500":
-            return 500, b"Internal Server Error: the WinRM service broke"
-        if fault["kind"] == "malformed":
-            return 200, b"<s:Envelope><s:Body><unclosed"
+            return fault
+
+    def _injected(self, action: str, fault: dict[str, Any]) -> Reply:
+        kind = fault["kind"]
+        self.log("injected_fault", action=action, kind=kind)
+        if kind == "http500":
+            return Reply(500, b"Internal Server Error: the WinRM service broke")
+        if kind == "malformed":
+            return Reply(200, b"<s:Envelope><s:Body><unclosed")
+        if kind == "drop":
+            return Reply(0, b"", drop=True)
+        if kind == "dtd":
+            return Reply(200, hostile_dtd(int(fault.get("size") or DTD_CHAIN)))
+        if kind == "oversize":
+            size = int(fault.get("size") or 2 * 1024 * 1024)
+            return Reply(200, b"<s:Envelope>" + b" " * size + b"</s:Envelope>")
+        if kind == "gzip":
+            body = gzip_bomb(int(fault.get("size") or GZIP_BOMB))
+            return Reply(200, body, headers=[("Content-Encoding", "gzip")], raw=True)
         # "hang": no answer until the time is up or the host is reset.
         self.unhang.wait(float(fault.get("seconds", 60)))
-        return 500, b""
+        return Reply(500, b"")
 
     def _shell(self, root: ET.Element) -> Shell:
         shell_id = _text(root, ".//w:Selector[@Name='ShellId']")
@@ -307,6 +381,7 @@ class HostService:
         shell = self._shell(root)
         proc = self._process(root, shell, ".//rsp:DesiredStream")
         timeout = _duration(_text(root, ".//w:OperationTimeout") or "PT60S")
+        envelope = int(_text(root, ".//w:MaxEnvelopeSize") or 153600)
         until = time.monotonic() + timeout
         with proc.cond:
             while not (proc.out.data or proc.err.data or proc.done):
@@ -315,10 +390,15 @@ class HostService:
                     self.log("receive_timeout", command_id=proc.command_id, seconds=timeout)
                     raise Fault(500, "w:TimedOut", TIMED_OUT, TIMEOUT_TEXT)
                 proc.cond.wait(left)
-            out, err = bytes(proc.out.data), bytes(proc.err.data)
-            proc.out.data.clear()
-            proc.err.data.clear()
-            done, code = proc.done, proc.exit_code
+            # As Windows does, an answer stays within the MaxEnvelopeSize the client asked for;
+            # what does not fit waits for the next Receive.
+            room = max(4096, (envelope - 4096) * 3 // 4)
+            out = bytes(proc.out.data[:room])
+            del proc.out.data[:room]
+            err = bytes(proc.err.data[: room - len(out)])
+            del proc.err.data[: len(err)]
+            done = proc.done and not proc.out.data and not proc.err.data
+            code = proc.exit_code
         cid = proc.command_id
         parts = ["<rsp:ReceiveResponse>"]
         for name, data in (("stdout", out), ("stderr", err)):
@@ -511,11 +591,46 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             service.log("refused_unencrypted")
             self._reply(401, b"")
             return
-        status, answer = service.handle(body)
+        reply = service.handle(body)
+        if reply.drop:
+            self.close_connection = True
+            return
+        if encrypted and not reply.raw:
+            reply.body = _seal(self.ntlm, reply.body)
+        if reply.trickle:
+            self._trickle(reply, encrypted=encrypted and not reply.raw)
+            return
+        self._reply(
+            reply.status, reply.body, headers=reply.headers, encrypted=encrypted and not reply.raw
+        )
+
+    def _trickle(self, reply: Reply, *, encrypted: bool) -> None:
+        """Send the whole answer, status line included, a byte per ``reply.trickle`` seconds."""
         if encrypted:
-            self._reply(status, _seal(self.ntlm, answer), encrypted=True)
+            kind = (
+                f'multipart/encrypted;protocol="{ENCRYPTED_PROTOCOL}";boundary="Encrypted Boundary"'
+            )
         else:
-            self._reply(status, answer)
+            kind = "application/soap+xml;charset=UTF-8"
+        head = (
+            f"HTTP/1.1 {reply.status} {self.responses[reply.status][0]}\r\n"
+            f"Server: {self.server_version}\r\nContent-Type: {kind}\r\n"
+            f"Content-Length: {len(reply.body)}\r\n\r\n"
+        ).encode()
+        data = head + reply.body
+        stop = reply.stop or threading.Event()
+        until = time.monotonic() + reply.trickle_for
+        self.close_connection = True
+        try:
+            for n in range(len(data)):
+                if time.monotonic() >= until:
+                    self.connection.sendall(data[n:])
+                    break
+                self.connection.sendall(data[n : n + 1])
+                if stop.wait(reply.trickle):
+                    break
+        except OSError:  # the client gave up: what a bounded client does
+            self.listener.service.log("trickle_cut", sent=n)
 
     def _basic(self, token: str) -> bool:
         service = self.listener.service
