@@ -1,9 +1,10 @@
 """One host, start to finish: connect → detect → plan → remove → verify → one final status.
 
-Every step is journaled in the ledger before its command is sent and completed after, with output
-scrubbed of secrets. Detection's findings are the host's pre-state; verification's its post-state.
-The plan is made from the findings and the catalog (products in removal order) and rendered in
-full before the first changing command is sent: a template error changes nothing.
+Every step is journaled in the ledger before its command is sent and completed after. A step's
+output is scrubbed of secrets as it comes back, before any parser, reason or record reads it.
+Detection's findings are the host's pre-state; verification's its post-state. The plan is made
+from the findings and the catalog (products in removal order) and rendered in full before the
+first changing command is sent: a template error changes nothing.
 
 Idempotent by construction: a host on which detection finds nothing installed ends ``clean``
 after detection alone, so a second run over a cleaned fleet sends no changing command.
@@ -11,6 +12,7 @@ after detection alone, so a second run over a cleaned fleet sends no changing co
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -245,12 +247,18 @@ class HostDriver:
         """Run read-only steps and parse what they print into findings."""
         found: list[Finding] = []
         for prepared in steps:
-            result = self._execute(transport, prepared, deadline)
+            result, masked = self._execute(transport, prepared, deadline)
             if result.timed_out:
                 raise _Stop(st.TIMEOUT, f"step {prepared.ledger_id!r} passed its deadline")
             if result.exit_code != 0:
                 raise _Stop(st.FAILED, self._failure(prepared, result))
             if prepared.step.parser:
+                if masked:  # a masked line may have named a product: never a false clean
+                    raise _Stop(
+                        st.FAILED,
+                        f"step {prepared.ledger_id!r}: the output held a secret kremove knows "
+                        "(now masked), so what it says cannot be trusted; check the host",
+                    )
                 try:
                     found.extend(PARSERS[prepared.step.parser](result, self.run.playbooks.catalog))
                 except ParseError as exc:
@@ -287,7 +295,7 @@ class HostDriver:
         for prepared in plan:
             step = prepared.step
             for attempt in range(step.retries + 1):
-                result = self._execute(transport, prepared, deadline)
+                result, _ = self._execute(transport, prepared, deadline)
                 if result.timed_out:
                     self._verify_after_failure(transport, deadline)
                     raise _Stop(st.TIMEOUT, f"step {prepared.ledger_id!r} passed its deadline")
@@ -343,7 +351,8 @@ class HostDriver:
 
     def _execute(
         self, transport: Transport, prepared: PreparedStep, deadline: Deadline
-    ) -> CommandResult:
+    ) -> tuple[CommandResult, bool]:
+        """Run one step, journaled; its result scrubbed of secrets, and whether any was there."""
         step = prepared.step
         ledger = self.run.ledger
         key = ledger.step_started(
@@ -355,6 +364,7 @@ class HostDriver:
             command=prepared.command.shown,
         )
         try:
+            # The one place a command's secrets are put in: what was shown is what is sent.
             result = transport.run(
                 prepared.command.text, deadline.sooner(step.timeout), become=step.become
             )
@@ -368,12 +378,12 @@ class HostDriver:
                 error=self.run.redactor.scrub(str(exc)),
             )
             raise
-        scrub = self.run.redactor.scrub
+        result, masked = self._scrubbed(result)
         ledger.step_finished(
             key,
             exit_code=result.exit_code,
-            stdout=scrub(result.stdout),
-            stderr=scrub(result.stderr),
+            stdout=result.stdout,
+            stderr=result.stderr,
             timed_out=result.timed_out,
         )
         self.steps.append(
@@ -386,10 +396,18 @@ class HostDriver:
                 result.duration,
             )
         )
-        return result
+        return result, masked
+
+    def _scrubbed(self, result: CommandResult) -> tuple[CommandResult, bool]:
+        """The result with every secret the run knows masked (a host may echo one back)."""
+        scrub = self.run.redactor.scrub
+        stdout, stderr = scrub(result.stdout), scrub(result.stderr)
+        if stdout == result.stdout and stderr == result.stderr:
+            return result, False
+        return dataclasses.replace(result, stdout=stdout, stderr=stderr), True
 
     def _failure(self, prepared: PreparedStep, result: CommandResult) -> str:
-        text = self.run.redactor.scrub(result.stderr or result.stdout).strip()
+        text = (result.stderr or result.stdout).strip()
         excerpt = " | ".join(ln.strip() for ln in text.splitlines()[-4:] if ln.strip())
         if len(excerpt) > STDERR_EXCERPT:
             excerpt = "…" + excerpt[-STDERR_EXCERPT:]
