@@ -1,4 +1,8 @@
-"""Secret values: resolved from references, shown as ******** everywhere but the command sent."""
+"""Secret values: resolved from references, shown as ******** everywhere but the command sent.
+
+A secret is opaque to templates: it renders as a placeholder that only the text sent to the host
+replaces with its value (orchestrator/playbook/render.py); ``reveal()`` is for the transports.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +17,11 @@ from orchestrator.inventory.model import Host, SecretRef
 
 MASK = "********"
 
-# True only while the one command that goes to a host is being rendered.
-_revealing: contextvars.ContextVar[bool] = contextvars.ContextVar("revealing", default=False)
-# Set when a secret was turned into text by str() during that render (joined, formatted).
-_leaked_into_text: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
-    "leaked_into_text", default=None
+# While a template renders: the names of secrets turned into text by str() (joined, formatted,
+# passed to a filter that reads text). Such text holds the mask, not a placeholder, so the
+# command would differ from what was meant; the render is refused.
+_turned_into_text: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "turned_into_text", default=None
 )
 
 
@@ -44,10 +48,9 @@ class Secret:
         )
 
     def __str__(self) -> str:
-        if _revealing.get():
-            misuse = _leaked_into_text.get()
-            if misuse is not None:
-                misuse.append(self.name)
+        misuse = _turned_into_text.get()
+        if misuse is not None:
+            misuse.append(self.name)
         return MASK
 
     def __repr__(self) -> str:
@@ -114,22 +117,16 @@ class Redactor:
         return text
 
 
-class reveal_context:
-    """While active, secrets rendered by the template engine give their real value."""
+class text_watch:
+    """While active, every secret turned into text is named in the list it gives."""
 
     def __enter__(self) -> list[str]:
-        self._tokens = (_revealing.set(True), _leaked_into_text.set([]))
-        misuse = _leaked_into_text.get()
-        assert misuse is not None
+        misuse: list[str] = []
+        self._token = _turned_into_text.set(misuse)
         return misuse
 
     def __exit__(self, *exc: object) -> None:
-        _leaked_into_text.reset(self._tokens[1])
-        _revealing.reset(self._tokens[0])
-
-
-def revealing() -> bool:
-    return _revealing.get()
+        _turned_into_text.reset(self._token)
 
 
 class SecretStore:
