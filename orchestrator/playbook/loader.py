@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,6 +176,38 @@ _CATALOG_PLATFORM_KEYS = {
 _STRING_KEYS = {"reinstall", "uninstall", "password", "uninstall_script"}
 _PASSWORD_KINDS = ("none", "kes", "klnagent")
 
+# Product ids are printed on the command lines of every platform's scripts, the ledger and reports.
+_PRODUCT_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
+# What cmd.exe reads as syntax in a line it runs; a batch file expands "%" pairs before it honours
+# carets, so no quoting makes these inert there. The Windows templates keep catalog values on
+# data lines besides, and need them free of these to use them inside double quotes.
+_CMD_SYNTAX = '"%&|<>^'
+# Windows entries that are not data for the scripts: an enum and a rollback template (code).
+_WINDOWS_NOT_DATA = {"password", "reinstall"}
+_GUID = re.compile(
+    r"\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}"
+)
+_HIVES = {
+    "HKLM",
+    "HKCU",
+    "HKCR",
+    "HKU",
+    "HKCC",
+    "HKEY_LOCAL_MACHINE",
+    "HKEY_CURRENT_USER",
+    "HKEY_CLASSES_ROOT",
+    "HKEY_USERS",
+    "HKEY_CURRENT_CONFIG",
+}
+# Names the Linux and macOS scripts pass to a program as arguments (quoted, yet read as options
+# when they start with "-": rpm -q --eval=%(command) runs a command).
+_ARGUMENT_KEYS = {
+    ("linux", "packages"),
+    ("linux", "services"),
+    ("macos", "receipts"),
+    ("macos", "launchd"),
+}
+
 
 def _merge(base: Any, override: Any) -> Any:
     """``override`` over ``base``, mappings key by key; anything else is replaced."""
@@ -192,6 +226,8 @@ def _check_catalog(doc: dict[str, Any], path: Path) -> None:
         entry = _mapping(entry, f"platforms.{name}", path, _CATALOG_PLATFORM_KEYS[name])
         for key, value in entry.items():
             _strings(value, f"platforms.{name}.{key}", path)
+            if name == "windows":
+                _check_windows(key, value, f"platforms.windows.{key}", path)
     tables = doc.get("exit_codes") or {}
     if not isinstance(tables, dict):
         raise PlaybookError("exit_codes must map table names to tables", file=path)
@@ -209,6 +245,12 @@ def _check_catalog(doc: dict[str, Any], path: Path) -> None:
     if not isinstance(entries, dict):
         raise PlaybookError("products must be a mapping of product id to entry", file=path)
     for pid, entry in entries.items():
+        if not _PRODUCT_ID.fullmatch(str(pid)):
+            raise PlaybookError(
+                f"products.{str(pid)!r}: a product id must be lowercase letters, digits and "
+                "hyphens, starting with a letter or digit ([a-z0-9-])",
+                file=path,
+            )
         what = f"products.{pid}"
         entry = _mapping(entry, what, path, _PRODUCT_KEYS)
         if "order" in entry and (
@@ -233,11 +275,64 @@ def _check_catalog(doc: dict[str, Any], path: Path) -> None:
                 if key in ("residue_paths", "paths"):
                     for item in value:
                         _check_deletable(item, where, path)
+                if platform == "windows" and key not in _WINDOWS_NOT_DATA:
+                    _check_windows(key, value, where, path)
+                if (platform, key) in _ARGUMENT_KEYS:
+                    _check_arguments(value, where, path)
             if data.get("password", "none") not in _PASSWORD_KINDS:
                 raise PlaybookError(
                     f"{what}.{platform}.password must be one of {', '.join(_PASSWORD_KINDS)}",
                     file=path,
                 )
+
+
+def _check_windows(key: str, value: str | list[str], where: str, path: Path) -> None:
+    """Windows catalog strings go into batch scripts run as Administrator (issue 15, M5)."""
+    for item in [value] if isinstance(value, str) else value:
+        bad = next((ch for ch in item if ch in _CMD_SYNTAX or _control(ch)), None)
+        if bad is not None:
+            raise PlaybookError(
+                f"{where}: {item!r} holds {bad!r}, which cmd.exe would read as syntax; Windows "
+                "catalog strings may not hold a double quote, % & | < > ^ or control characters",
+                file=path,
+            )
+        if item != item.strip():
+            raise PlaybookError(
+                f"{where}: {item!r} starts or ends with a blank, which the detection script "
+                "would not carry",
+                file=path,
+            )
+        if key == "product_codes" and not _GUID.fullmatch(item):
+            raise PlaybookError(
+                f"{where}: {item!r} is not a ProductCode: it must be a GUID in braces, "
+                "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}",
+                file=path,
+            )
+        parts = item.split("\\")
+        if key == "residue_registry" and (
+            parts[0].upper() not in _HIVES or len(parts) < 2 or not all(parts)
+        ):
+            raise PlaybookError(
+                f"{where}: {item!r} is not a registry key: it must be HIVE\\Key\\... "
+                f"({', '.join(sorted(_HIVES))}), without empty parts",
+                file=path,
+            )
+
+
+def _check_arguments(value: list[str], where: str, path: Path) -> None:
+    """Names given to a program as arguments: quoted, so no shell reads them, but not options."""
+    for item in value:
+        if item.startswith("-"):
+            raise PlaybookError(
+                f"{where}: {item!r} starts with '-', which the program it is given to would "
+                "read as an option",
+                file=path,
+            )
+
+
+def _control(ch: str) -> bool:
+    """C0 and C1 controls, and the line and paragraph separators."""
+    return unicodedata.category(ch) in ("Cc", "Zl", "Zp")
 
 
 def _check_deletable(item: str, where: str, path: Path) -> None:

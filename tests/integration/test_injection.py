@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.fleet.fleet import Fleet
+from tests.fleet.winrm_host.fleet import WinrmFleet
 
 KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 MARK = "/tmp/kremove-pwned"
@@ -177,3 +178,124 @@ def test_a_catalog_path_outside_kaspersky_is_refused(fleet: Fleet, tmp_path: Pat
     assert done.returncode == 2
     assert "'/opt' is not a path kremove may delete" in done.stderr
     assert str(extra / "catalog.yml") in done.stderr
+
+
+def test_a_catalog_name_read_as_an_option_is_refused(fleet: Fleet, tmp_path: Path) -> None:
+    """Quoted is not enough: rpm -q reads --eval=%(command) as an option and runs the command,
+    in the read-only detection, on every host that has rpm (issue 15, M5)."""
+    extra = tmp_path / "playbooks"
+    extra.mkdir()
+    package = f"--eval=%(touch {MARK}-r1)"
+    override = {"products": {"kesl": {"linux": {"packages": ["kesl", package]}}}}
+    (extra / "catalog.yml").write_text(yaml.safe_dump(override))
+    known = fleet.write_known_hosts(tmp_path / "known_hosts")
+    inventory = fleet.write_inventory(tmp_path / "fleet.yml", known_hosts=known)
+    done = kremove(tmp_path, fleet, "detect", "-i", str(inventory), "--playbooks", str(extra))
+    assert_no_marker(fleet)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.strip() == (
+        f"kremove: error: {extra / 'catalog.yml'}: products.kesl.linux.packages: {package!r} "
+        "starts with '-', which the program it is given to would read as an option"
+    )
+
+
+# Issue 15 M5: catalog data in the read-only Windows detection script. Each override would make
+# the emulated cmd.exe of the WinRM test host try to start calc.exe (it answers "'calc.exe' is not
+# recognized", exit 9009): a '"' ending the quotes of an "if exist" path, a "%...%" pair eating
+# the carets of a | cmd registry key, a product id on an echo line.
+WINDOWS_OVERRIDES = [
+    (
+        {"products": {"kes-windows": {"windows": {"residue_paths": [
+            'C:\\Windows" calc.exe & rem Kaspersky'
+        ]}}}},
+        "products.kes-windows.windows.residue_paths: ",
+    ),
+    (
+        {"platforms": {"windows": {"residue_registry": [
+            "HKLM\\SOFTWARE\\a%PATH%&calc.exe & rem\\KasperskyLab"
+        ]}}},
+        "platforms.windows.residue_registry: ",
+    ),
+    (
+        {"products": {"a%PATH%&calc.exe & rem": {"name": "x", "windows": {"residue_paths": [
+            "C:\\ProgramData\\Kaspersky Lab\\KES.21.13"
+        ]}}}},
+        "products.'a%PATH%&calc.exe & rem': ",
+    ),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def windows_fleet(winrm_fleet_factory: Callable[..., WinrmFleet]) -> WinrmFleet:
+    return winrm_fleet_factory({"kes_and_agent": 1})
+
+
+@pytest.mark.parametrize(("override", "field"), WINDOWS_OVERRIDES)
+def test_hostile_windows_catalog_data_starts_no_program_in_detect(
+    windows_fleet: WinrmFleet, tmp_path: Path, override: dict[str, Any], field: str
+) -> None:
+    extra = tmp_path / "playbooks"
+    extra.mkdir()
+    (extra / "catalog.yml").write_text(yaml.safe_dump(override))
+    inventory = windows_fleet.write_inventory(tmp_path / "windows.yml")
+    [host] = windows_fleet.hosts
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KREMOVE_")}
+    env.update(windows_fleet.env)
+    env.update({"HOME": str(tmp_path), "NO_COLOR": "1", "KREMOVE_LEDGER": str(tmp_path / "l.db")})
+    seen = len(windows_fleet.log(host.name))
+    done = subprocess.run(
+        [KREMOVE, "detect", "-i", str(inventory), "--playbooks", str(extra)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    printed = "".join(
+        e["stdout"] + e["stderr"] for e in windows_fleet.log(host.name)[seen:] if "stdout" in e
+    )
+    assert "'calc.exe' is not recognized" not in printed, printed
+    assert done.returncode == 2, done.stdout + done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"kremove: error: {extra / 'catalog.yml'}: {field}"), line
+    assert windows_fleet.log(host.name)[seen:] == []  # refused before any connection
+
+
+def test_catalog_paths_and_keys_still_find_residue_through_data_lines(
+    windows_fleet: WinrmFleet, tmp_path: Path
+) -> None:
+    """The values the script reads back from its data lines are the catalog's, byte for byte."""
+    extra = tmp_path / "playbooks"
+    extra.mkdir()
+    own = "C:\\ProgramData\\Kaspersky Lab\\KES.21.13"
+    override = {"products": {"kes-windows": {"windows": {"residue_paths": [own]}}}}
+    (extra / "catalog.yml").write_text(yaml.safe_dump(override))
+    inventory = windows_fleet.write_inventory(tmp_path / "windows.yml")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KREMOVE_")}
+    env.update(windows_fleet.env)
+    env.update({"HOME": str(tmp_path), "NO_COLOR": "1", "KREMOVE_LEDGER": str(tmp_path / "l.db")})
+    done = subprocess.run(
+        [KREMOVE, "detect", "-i", str(inventory), "--playbooks", str(extra), "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 1, done.stderr  # products found: not every host is clean
+    [host] = json.loads(done.stdout)["hosts"]
+    assert host["status"] == "found", host
+    residue = {
+        (f["product"], f["evidence"].get("path") or f["evidence"].get("registry_key"))
+        for f in host["findings"]
+        if f["kind"] == "residue" and "service" not in f["evidence"]
+    }
+    assert residue == {
+        ("residue", "C:\\Program Files (x86)\\Kaspersky Lab"),
+        ("residue", "C:\\ProgramData\\Kaspersky Lab"),
+        ("residue", "C:\\ProgramData\\KasperskyLab"),  # the Network Agent's
+        ("residue", "HKLM\\SOFTWARE\\WOW6432Node\\KasperskyLab"),
+        ("kes-windows", own),
+    }

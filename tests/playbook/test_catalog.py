@@ -73,6 +73,89 @@ def test_bad_catalog_overrides_are_named(tmp_path: Path, doc: Any, message: str)
         load_playbooks([tmp_path])
 
 
+# Issue 15 M5: Windows catalog strings end up in batch scripts run as Administrator; cmd.exe reads
+# " % & | < > ^ and line breaks as syntax, so the loader refuses them (ids: [a-z0-9-]).
+def _kes(key: str, value: Any) -> dict[str, Any]:
+    return {"products": {"kes-windows": {"windows": {key: value}}}}
+
+
+def _win(key: str, value: Any) -> dict[str, Any]:
+    return {"platforms": {"windows": {key: value}}}
+
+
+KES_FIELD = "products.kes-windows.windows"
+HOSTILE_WINDOWS = [
+    (_kes("residue_paths", ['C:\\Windows" calc.exe & rem Kaspersky']),
+     f"{KES_FIELD}.residue_paths"),
+    (_kes("residue_paths", ["C:\\Kaspersky\\%PATH%"]), f"{KES_FIELD}.residue_paths"),
+    (_kes("residue_paths", ["C:\\Kaspersky\\a^&calc"]), f"{KES_FIELD}.residue_paths"),
+    (_kes("residue_paths", ["C:\\Kaspersky\nexit"]), f"{KES_FIELD}.residue_paths"),
+    (_kes("residue_paths", ["C:\\Kaspersky\x1a"]), f"{KES_FIELD}.residue_paths"),
+    (_kes("display_names", ["Kaspersky Endpoint | calc"]), f"{KES_FIELD}.display_names"),
+    (_kes("display_names", ["Kaspersky <in"]), f"{KES_FIELD}.display_names"),
+    (_kes("services", ["AVP>out"]), f"{KES_FIELD}.services"),
+    (_kes("services", ["AVP\r"]), f"{KES_FIELD}.services"),
+    (_kes("uninstall", "msiexec %x%&calc"), f"{KES_FIELD}.uninstall"),
+    (_kes("product_codes", ["{27534751-4A40-48BD-B393-BC3BF28C876E} & calc"]),
+     f"{KES_FIELD}.product_codes"),
+    (_kes("product_codes", ["27534751-4A40-48BD-B393-BC3BF28C876E"]), f"{KES_FIELD}.product_codes"),
+    (_win("residue_paths", ['C:\\Windows" calc.exe & rem Kaspersky']),
+     "platforms.windows.residue_paths"),
+    (_win("residue_registry", ["HKLM\\SOFTWARE\\a%PATH%&calc.exe & rem\\KasperskyLab"]),
+     "platforms.windows.residue_registry"),
+    (_win("residue_registry", ["SOFTWARE\\KasperskyLab"]), "platforms.windows.residue_registry"),
+    (_win("residue_registry", ["HKLM\\SOFTWARE\\\\KasperskyLab"]),
+     "platforms.windows.residue_registry"),
+    (_win("driver_services", ["klif&calc"]), "platforms.windows.driver_services"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("doc", "field"), HOSTILE_WINDOWS)
+def test_windows_catalog_strings_cmd_would_parse_are_refused(
+    tmp_path: Path, doc: Any, field: str
+) -> None:
+    write(tmp_path, "catalog.yml", doc)
+    with pytest.raises(PlaybookError) as refused:
+        load_playbooks([tmp_path])
+    message = str(refused.value)
+    assert message.startswith(f"{tmp_path / 'catalog.yml'}: {field}: ")
+    assert "\n" not in message and "\r" not in message
+
+
+@pytest.mark.parametrize(
+    "pid", ["Bad Id", "kes&calc", "KES", "a%PATH%&calc.exe & rem", "kes_windows", "-rf", "ké"]
+)
+def test_product_ids_are_lowercase_letters_digits_and_hyphens(tmp_path: Path, pid: str) -> None:
+    entry = {"name": "x", "windows": {"residue_paths": ["C:\\Program Files\\Kaspersky Lab"]}}
+    write(tmp_path, "catalog.yml", {"products": {pid: entry}})
+    with pytest.raises(PlaybookError) as refused:
+        load_playbooks([tmp_path])
+    message = str(refused.value)
+    assert message.startswith(f"{tmp_path / 'catalog.yml'}: products.{pid!r}: ")
+    assert "[a-z0-9-]" in message
+
+
+def test_windows_strings_real_products_need_are_accepted(tmp_path: Path) -> None:
+    """What real names and paths hold: spaces, parentheses, apostrophes, ! and non-Latin text."""
+    names = ["Agent d'administration de Kaspersky Security Center*", "Антивирус Касперского*"]
+    doc = {
+        "platforms": {"windows": {"residue_registry": ["HKEY_LOCAL_MACHINE\\SOFTWARE\\KL (x)"]}},
+        "products": {
+            "kes-windows": {
+                "windows": {
+                    "display_names": names,
+                    "residue_paths": ["C:\\Program Files (x86)\\Kaspersky Lab\\KES 12!"],
+                    "product_codes": ["{9a017278-f7f4-4df9-a482-0b97b70dd7ed}"],
+                    "services": ["AVP21.*"],
+                }
+            }
+        },
+    }
+    write(tmp_path, "catalog.yml", doc)
+    kes = load_playbooks([tmp_path]).catalog.products["kes-windows"]
+    assert kes.windows["display_names"] == tuple(names)
+
+
 @pytest.mark.parametrize(
     ("step", "message"),
     [

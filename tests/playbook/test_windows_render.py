@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from orchestrator.errors import PlaybookError
 from orchestrator.playbook import parsers_windows  # noqa: F401  (registers windows_detect)
 from orchestrator.playbook.loader import PlaybookSet, load_playbooks
-from orchestrator.playbook.model import Finding, Step
+from orchestrator.playbook.model import Catalog, Finding, Step
 from orchestrator.playbook.render import RenderedCommand
 from orchestrator.secrets import MASK, Secret
 
@@ -423,7 +424,7 @@ def test_not_msi_reports_hostile_names_as_text(playbooks: PlaybookSet, text: str
         },
     )
     cmd = render(playbooks, "not-msi", context(playbooks, finding))
-    assert cmd.text == cmd.shown and cmd.text.splitlines()[-4] == "exit /b 1"
+    assert cmd.text == cmd.shown and cmd.text.splitlines()[-5] == "exit /b 1"
     message, redirects = run_line(cmd.text, ">&2 echo kremove: %KREMOVE_NAME%")
     assert redirects == [">&2"]
     quoted = '"' + text.replace('"', '\\"') + '"'  # as | cmd quotes it, carets gone
@@ -455,13 +456,16 @@ def test_detection_script_covers_the_catalog(playbooks: PlaybookSet) -> None:
     text = cmd.text
     assert text == cmd.shown and "calc" not in text
     win = playbooks.catalog.platform("windows")
+    data = data_lines(text)
     for i, path in enumerate(win["residue_paths"]):
-        assert f'if exist "{path}" echo path {i}\n' in text
+        assert data[f"KREMOVE_PATH_{i}"] == path
+        assert f'if exist "%KREMOVE_PATH_{i}%" echo path {i}\n' in text
     for i, key in enumerate(win["residue_registry"]):
-        parent = key.rpartition("\\")[0]
+        assert data[f"KREMOVE_REGKEY_{i}"] == key.rpartition("\\")[0]
         assert f"==kremove:section regkey {i}==\n" in text
-        assert f'"%KREMOVE_REG%" query {parent} /reg:64 2>&1\n' in text
-    assert text.splitlines()[-2:] == ["echo ==kremove:end==", "exit /b 0"]
+        assert f'"%KREMOVE_REG%" query "%KREMOVE_REGKEY_{i}%" /reg:64 2>&1\n' in text
+    code, _ = script_and_data(text)
+    assert code[-2:] == ["echo ==kremove:end==", "exit /b 0"]
     assert text.splitlines()[0] == "@echo off"
     assert max(len(ln) for ln in text.splitlines()) < 8191
     # Every query is followed by the line that prints its exit code.
@@ -469,3 +473,86 @@ def test_detection_script_covers_the_catalog(playbooks: PlaybookSet) -> None:
     for i, line in enumerate(lines):
         if " query " in line and not line.startswith("rem "):
             assert lines[i + 1] == "echo ==kremove:rc %ERRORLEVEL%=="
+
+
+# -- issue 15 M5: catalog data in the detection script -------------------------------------------
+
+# Values a --playbooks override could hold if the loader let them through. A double quote is not
+# among them: the loader refuses it (no Windows path holds one) and the script relies on that.
+HOSTILE_PATHS = [
+    "C:\\Kaspersky\\%PATH%&calc.exe & rem",
+    "C:\\Kaspersky\\^&calc.exe",
+    "C:\\Kaspersky\\a|calc.exe<in >out",
+    "C:\\Kaspersky\\%%x%% ^^ !x! (calc.exe)",
+]
+HOSTILE_KEYS = [
+    "HKLM\\SOFTWARE\\a%PATH%&calc.exe & rem\\KasperskyLab",
+    "HKLM\\SOFTWARE\\b^|calc.exe>x\\KasperskyLab",
+]
+
+
+def script_and_data(text: str) -> tuple[list[str], list[str]]:
+    """The lines cmd.exe runs (up to the last ``exit /b``) and the data lines after them."""
+    lines = text.splitlines()
+    last_exit = max(i for i, ln in enumerate(lines) if ln.startswith("exit /b"))
+    return lines[: last_exit + 1], lines[last_exit + 1 :]
+
+
+def hostile_catalog(catalog: Catalog) -> Catalog:
+    """The built-in catalog with hostile Windows residue paths and keys, past the loader."""
+    win = dict(catalog.platform("windows"))
+    win["residue_paths"] = (*win["residue_paths"], *HOSTILE_PATHS)
+    win["residue_registry"] = (*win["residue_registry"], *HOSTILE_KEYS)
+    kes = catalog.products["kes-windows"]
+    kes = replace(
+        kes, platforms={**kes.platforms, "windows": {**kes.windows, "residue_paths": HOSTILE_PATHS}}
+    )
+    return replace(
+        catalog,
+        products={**catalog.products, "kes-windows": kes},
+        platforms={**catalog.platforms, "windows": win},
+    )  # fmt: skip
+
+
+def test_catalog_values_reach_the_detection_script_only_as_data_lines(
+    playbooks: PlaybookSet,
+) -> None:
+    catalog = hostile_catalog(playbooks.catalog)
+    detect = playbooks.playbook_for("windows", "detect")
+    assert detect is not None
+    ctx = {"host": {"name": "ws1", "vars": {}}, "catalog": catalog, "secrets": {}}
+    text = playbooks.renderer.render(detect.steps[0].template, ctx).text
+    code, data = script_and_data(text)
+    assert all(ln.startswith("kremove-data ") for ln in data)
+    assert not [ln for ln in code if "calc" in ln]  # no value on any line cmd.exe runs
+    env = {**ENV, **data_lines(text), "KREMOVE_REG": r"C:\Windows\System32\reg.exe"}
+    for line in code:
+        if not line.startswith("rem "):  # each line, values expanded, is one command
+            assert len(commands(percent_expand(line, env))) == 1, line
+    win = catalog.platform("windows")
+    for i, path in enumerate(win["residue_paths"]):
+        command, _ = run_line(text, f'if exist "%KREMOVE_PATH_{i}%"')
+        assert command == f'if exist "{path}" echo path {i}'
+    for i, path in enumerate(HOSTILE_PATHS):
+        command, _ = run_line(text, f'if exist "%KREMOVE_PATH_kes-windows_{i}%"')
+        assert command == f'if exist "{path}" echo path {i} kes-windows'
+    for i, key in enumerate(win["residue_registry"]):
+        command, redirects = run_line(text, f'"%KREMOVE_REG%" query "%KREMOVE_REGKEY_{i}%"')
+        parent = key.rpartition("\\")[0]
+        assert command.partition(" query ")[2] == f'"{parent}" /reg:64'
+        assert redirects == ["2>&1"]
+
+
+def test_not_msi_reads_the_catalogs_uninstaller_from_a_data_line(playbooks: PlaybookSet) -> None:
+    kes = playbooks.catalog.products["kes-windows"]
+    other = replace(kes, platforms={**kes.platforms, "windows": {**kes.windows, "uninstall": "x"}})
+    ctx = {**context(playbooks, msi_finding()), "product": other}
+    text = render(playbooks, "not-msi", ctx).text
+    code, data = script_and_data(text)
+    assert "kremove-data CATALOG_UNINSTALL x" in data
+    assert not [ln for ln in code if "uninstall: x" in ln]
+    command, redirects = run_line(text, ">&2 echo kremove: kes-windows: the catalog says")
+    assert redirects == [">&2"]
+    assert command == (
+        "echo kremove: kes-windows: the catalog says uninstall: x, which this playbook does not run"
+    )
