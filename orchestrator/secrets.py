@@ -71,7 +71,7 @@ def resolve(ref: SecretRef, what: str, prompt: Callable[[str], str] | None = Non
             raise InputError(f"{what}: environment variable {ref.env} is not set; export it first")
         return Secret(value, what)
     if ref.file:
-        path = Path(ref.file).expanduser()
+        path = _confined(Path(ref.file).expanduser(), what)
         try:
             with path.open("rb") as stream:
                 # As ssh refuses a private key others can read: such a secret is no longer one,
@@ -96,6 +96,26 @@ def resolve(ref: SecretRef, what: str, prompt: Callable[[str], str] | None = Non
             )
         return Secret(prompt(f"{what}: "), what)
     raise InputError(f"{what}: no source given; set password_env, password_file or password_prompt")
+
+
+def _confined(path: Path, what: str) -> Path:
+    """The file to read; inside ``KREMOVE_SECRETS_DIR`` when the operator named one.
+
+    An inventory names the file and the host its content is sent to, so whoever writes the
+    inventory could have any file the operator can read sent to a host of their choosing. The
+    real path is what is checked and what is opened, so a symbolic link cannot lead outside.
+    """
+    root = os.environ.get("KREMOVE_SECRETS_DIR")
+    if not root:
+        return path
+    base = Path(root).expanduser().resolve()
+    real = path.resolve()
+    if not real.is_relative_to(base):
+        raise InputError(
+            f"{what}: {path} is outside KREMOVE_SECRETS_DIR ({base}); "
+            "move the file there or point the inventory at one that is"
+        )
+    return real
 
 
 class Redactor:
