@@ -7,6 +7,7 @@ import json
 import os
 import shlex
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -18,7 +19,13 @@ from typing import Any
 
 import typer
 from rich import box
-from rich.console import Console
+from rich.console import (
+    Console,
+    ConsoleOptions,
+    ConsoleRenderable,
+    RenderHook,
+    RenderResult,
+)
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -28,10 +35,11 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.segment import Segment
 from rich.table import Table
 
 import orchestrator
-from orchestrator import report
+from orchestrator import report, textsafe
 from orchestrator.engine import runner
 from orchestrator.engine import status as st
 from orchestrator.engine.host import Reviewed, finding_key
@@ -47,8 +55,44 @@ from orchestrator.playbook.quoting import utf16le_hex
 from orchestrator.secrets import Secret, SecretStore
 from orchestrator.transports import Connector
 
-out = Console(highlight=False, soft_wrap=True)  # tables size themselves; lines never wrap
-err = Console(stderr=True, highlight=False, soft_wrap=True)  # an error is one line, never wrapped
+# emoji=False: text is shown as written (rich would turn ":end:" in "[start:end:step]" into 🔚).
+out = Console(highlight=False, soft_wrap=True, emoji=False)  # tables size themselves; no wrapping
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)  # an error is one line
+
+
+def _safe(value: object) -> str:
+    """Text from an inventory, a host or the ledger, for one line of rich markup: every control
+    and bidi character spelled out (textsafe), markup escaped."""
+    return escape(textsafe.line(value))
+
+
+def _safe_lines(value: object) -> str:
+    """As _safe, for text of several lines (a command): its line feeds stay."""
+    return escape(textsafe.lines(value))
+
+
+class _Spelled:
+    """A renderable whose text segments have their control characters spelled out."""
+
+    def __init__(self, inner: ConsoleRenderable) -> None:
+        self.inner = inner
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for segment in console.render(self.inner, options):
+            text = segment.text if segment.control else textsafe.lines(segment.text)
+            yield segment if text == segment.text else Segment(text, segment.style)
+
+
+class _SpellControls(RenderHook):
+    """The net under _safe: whatever text reaches the terminal, a control character in it is
+    shown, not obeyed. Rich's own control segments (the live display's cursor moves) pass."""
+
+    def process_renderables(self, renderables: list[ConsoleRenderable]) -> list[ConsoleRenderable]:
+        return [_Spelled(r) for r in renderables]
+
+
+out.push_render_hook(_SpellControls())
+err.push_render_hook(_SpellControls())
 
 
 class _State:
@@ -187,7 +231,7 @@ def inventory_check(
         )
         return
     table = Table(
-        title=f"{len(hosts)} of {len(inv.hosts)} hosts from {', '.join(inv.sources)}",
+        title=f"{len(hosts)} of {len(inv.hosts)} hosts from {_safe(', '.join(inv.sources))}",
         title_justify="left",
     )
     for column in ("host", "address", "transport", "platform", "user", "become", "groups", "vars"):
@@ -197,7 +241,7 @@ def inventory_check(
         address = h.address if h.transport == "local" else f"{h.address}:{h.port}"
         table.add_row(
             *map(
-                escape,
+                _safe,
                 (
                     h.name,
                     address,
@@ -559,7 +603,7 @@ def _print_plan(result: RunResult, record: Any, ledger_path: Path, as_json: bool
     hosts = record.hosts
     summary = _plan_summary(hosts)
     if _State.quiet and not as_json:
-        out.print(escape(summary["text"]))
+        out.print(_safe(summary["text"]))
         out.print(f"plan {result.run_id}: kremove run --plan {result.run_id}")
         return
     if as_json:
@@ -583,18 +627,18 @@ def _print_plan(result: RunResult, record: Any, ledger_path: Path, as_json: bool
         return
     for h in hosts:
         out.print(
-            f"[bold]{escape(h.host)}[/]  {_styled(h.status or 'pending')}  {escape(h.reason or '')}"
+            f"[bold]{_safe(h.host)}[/]  {_styled(h.status or 'pending')}  {_safe(h.reason or '')}"
         )
         for f in h.findings:
             if f.get("kind") == "installed":
-                out.print(f"  found  {escape(_finding_label(f))}")
+                out.print(f"  found  {_safe(_finding_label(f))}")
         for n, step in enumerate(h.plan or [], 1):
             flags = "read-only" if step["readonly"] else "CHANGES"
             become = ", sudo" if step.get("become") else ""
-            out.print(f"  {n}. {escape(step['step'])}  ({flags}{become})")
+            out.print(f"  {n}. {_safe(step['step'])}  ({flags}{become})")
             for line in str(step["command"]).splitlines():
-                out.print(f"       {escape(line)}")
-    out.print(escape(summary["text"]))
+                out.print(f"       {_safe(line)}")
+    out.print(_safe(summary["text"]))
     out.print(
         f"plan [bold]{result.run_id}[/] saved in {ledger_path}; execute exactly these steps with: "
         f"kremove run --plan {result.run_id}"
@@ -656,13 +700,13 @@ def _print_offline_plan(hosts: Sequence[Host], content: Any, as_json: bool) -> N
     for platform, entry in doc.items():
         names = ", ".join(entry["hosts"][:5]) + (" ..." if len(entry["hosts"]) > 5 else "")
         out.print(
-            f"[bold]{platform}[/]: {len(entry['hosts'])} hosts ({escape(names)}); "
+            f"[bold]{platform}[/]: {len(entry['hosts'])} hosts ({_safe(names)}); "
             "if every catalog product were found, in this order:"
         )
         for n, step in enumerate(entry["steps"], 1):
-            out.print(f"  {n}. {escape(step['step'])}")
+            out.print(f"  {n}. {_safe(step['step'])}")
             for line in str(step["command"]).splitlines():
-                out.print(f"       {escape(line)}")
+                out.print(f"       {_safe(line)}")
     out.print("offline plan: nothing was contacted; run kremove plan to see what each host has")
 
 
@@ -689,7 +733,7 @@ def _insecure(hosts: Sequence[Host]) -> list[str]:
         shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
         err.print(
             f"[yellow]kremove: certificate validation is OFF (inventory cert_validation: false) "
-            f"for {len(names)} WinRM host{'s' if len(names) != 1 else ''}: {escape(shown)}[/]"
+            f"for {len(names)} WinRM host{'s' if len(names) != 1 else ''}: {_safe(shown)}[/]"
         )
     return names
 
@@ -858,7 +902,7 @@ def _print_result(result: RunResult, ledger_path: Path, as_json: bool) -> None:
         table.add_column(column, overflow="fold")
     for o in result.outcomes:
         found = _found_label(o.findings)
-        table.add_row(escape(o.host), _styled(o.status), escape(found), escape(o.reason or ""))
+        table.add_row(_safe(o.host), _styled(o.status), _safe(found), _safe(o.reason or ""))
     out.print(table)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items()))
     n = len(result.outcomes)
@@ -879,7 +923,7 @@ def _progress(total: int, what: str, quiet: bool) -> Iterator[Callable[[runner.E
         if _State.verbose and isinstance(event, runner.HostDone):
             o = event.outcome
             reason = f": {o.reason}" if o.reason else ""
-            err.print(f"kremove: {escape(o.host)} {_styled(o.status)}{escape(reason)}")
+            err.print(f"kremove: {_safe(o.host)} {_styled(o.status)}{_safe(reason)}")
         if isinstance(event, runner.BatchStarted) and event.count > 1:
             left = "" if event.budget is None else f", failure budget left {event.budget_left}"
             err.print(f"kremove: batch {event.index} of {event.count}: {event.size} hosts{left}")
@@ -975,7 +1019,7 @@ def runs_list(
         table.add_column(column, overflow="fold")
     for r in runs:
         results = ", ".join(f"{n} {s}" for s, n in sorted(r.counts.items()))
-        table.add_row(r.id, r.kind, r.status, escape(r.operator), str(r.hosts_selected), results)
+        table.add_row(r.id, r.kind, r.status, _safe(r.operator), str(r.hosts_selected), results)
     out.print(table)
 
 
@@ -994,8 +1038,8 @@ def runs_show(
         _print_json(run.to_dict())
         return
     out.print(f"[bold]run {run.id}[/]  {run.kind}  {run.status}")
-    out.print(f"started {run.started}  finished {run.finished or '-'}  by {escape(run.operator)}")
-    out.print(f"command {escape(run.command_line)}")
+    out.print(f"started {run.started}  finished {run.finished or '-'}  by {_safe(run.operator)}")
+    out.print(f"command {_safe(run.command_line)}")
     out.print(f"inventory sha256 {run.inventory_digest}  playbooks {run.playbook_version}")
     hosts = Table()
     for column in ("host", "status", "findings", "reason"):
@@ -1003,7 +1047,7 @@ def runs_show(
     for h in run.hosts:
         findings = ", ".join(_finding_label(f) for f in h.findings)
         hosts.add_row(
-            escape(h.host), _styled(h.status or "pending"), escape(findings), escape(h.reason or "")
+            _safe(h.host), _styled(h.status or "pending"), _safe(findings), _safe(h.reason or "")
         )
     out.print(hosts)
     steps = Table(title="steps", title_justify="left")
@@ -1012,12 +1056,16 @@ def runs_show(
     for s in run.steps:
         code = "timeout" if s.timed_out else ("running" if s.finished is None else str(s.exit_code))
         steps.add_row(
-            escape(s.host), f"{s.step_id} ({s.kind})", escape(s.command), code, s.started[11:23]
+            _safe(s.host),
+            _safe(f"{s.step_id} ({s.kind})"),
+            _safe_lines(s.command),
+            code,
+            s.started[11:23],
         )
     out.print(steps)
     for e in run.events:
         detail = "  ".join(f"{k}={v}" for k, v in e.detail.items())
-        out.print(f"event {e.at}  {escape(e.host or '-')}  {e.kind}  {escape(detail)}")
+        out.print(f"event {e.at}  {_safe(e.host or '-')}  {e.kind}  {_safe(detail)}")
 
 
 @audit_app.command(
@@ -1070,7 +1118,7 @@ def audit_verify(
         signed = " (signed)" if verdict.signed else ""
         out.print(f"ledger {path}: {verdict.entries} records verified{signed}; head {verdict.head}")
     else:
-        err.print(f"[red]kremove: audit: {escape(problem)}[/]")
+        err.print(f"[red]kremove: audit: {_safe(problem)}[/]")
     raise typer.Exit(0 if problem is None else 1)
 
 
@@ -1120,10 +1168,7 @@ def report_command(
     if output is None:
         sys.stdout.write(text)
         return
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"-o {output}: cannot write: {exc.strerror}") from None
+    _write_private(output, f"-o {output}", text)
     err.print(f"report written to {output}")
 
 
@@ -1134,11 +1179,11 @@ def _print_report_table(doc: dict[str, Any]) -> None:
         table.add_column(column, overflow="fold")
     for h in doc["hosts"]:
         table.add_row(
-            escape(h["host"]),
+            _safe(h["host"]),
             _styled(h["status"]),
-            escape(", ".join(f["label"] for f in h["found"])),
-            escape(", ".join(f["label"] for f in h["remaining"])),
-            escape(h["reason"] or ""),
+            _safe(", ".join(f["label"] for f in h["found"])),
+            _safe(", ".join(f["label"] for f in h["remaining"])),
+            _safe(h["reason"] or ""),
         )
     out.print(table)
     d = doc["directive"]
@@ -1195,13 +1240,7 @@ def runs_prune(
             detail = book.get_run(summary.id).to_dict()
             lines = [json.dumps({"type": "run", **detail}, default=str) + "\n"]
             digest = hashlib.sha256("".join(lines).encode()).hexdigest()
-            try:
-                with archive.open("a", encoding="utf-8") as fh:
-                    fh.writelines(lines)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-            except OSError as exc:
-                raise InputError(f"--archive {archive}: cannot write: {exc.strerror}") from None
+            _write_private(archive, f"--archive {archive}", "".join(lines), append=True)
             book.prune_run(summary.id, digest)
     out.print(f"{len(runs)} runs archived to {archive} and pruned; audit verify still passes")
 
@@ -1228,19 +1267,19 @@ def audit_host(
         return
     for h in history:
         out.print(
-            f"[bold]{h['run']}[/] {h['kind']}  {_styled(h['status'])}  {escape(h['reason'] or '')}"
+            f"[bold]{h['run']}[/] {h['kind']}  {_styled(h['status'])}  {_safe(h['reason'] or '')}"
         )
         for f in h["findings"]:
             if f.get("kind") == "installed":
-                out.print(f"  found  {escape(_finding_label(f))}")
+                out.print(f"  found  {_safe(_finding_label(f))}")
         for s in h["steps"]:
             code = "timeout" if s["timed_out"] else str(s["exit_code"])
-            out.print(f"  {escape(s['step_id'])}  exit {code}  {s['started']}")
+            out.print(f"  {_safe(s['step_id'])}  exit {code}  {s['started']}")
             for line in str(s["command"]).splitlines()[:6]:
-                out.print(f"      $ {escape(line)}")
+                out.print(f"      $ {_safe(line)}")
             excerpt = (s["stderr"] or s["stdout"] or "").strip().splitlines()[-3:]
             for line in excerpt:
-                out.print(f"      > {escape(line[:200])}")
+                out.print(f"      > {_safe(line[:200])}")
 
 
 @app.command(
@@ -1304,13 +1343,13 @@ def rollback_command(
         for p in plans:
             if not p.removed:
                 continue
-            out.print(f"[bold]{escape(p.host)}[/]  was {p.status}")
+            out.print(f"[bold]{_safe(p.host)}[/]  was {p.status}")
             for f in p.removed:
-                out.print(f"  reinstall  {escape(_finding_label(f))}")
+                out.print(f"  reinstall  {_safe(_finding_label(f))}")
             for step in p.steps:
-                out.print(f"    $ {escape(step.command.shown)}")
+                out.print(f"    $ {_safe_lines(step.command.shown)}")
             if p.note:
-                out.print(f"  [yellow]note:[/] {escape(p.note)}")
+                out.print(f"  [yellow]note:[/] {_safe(p.note)}")
         out.print(
             f"{len(todo)} host{'s' if len(todo) != 1 else ''} to restore from run "
             f"{source_run.id}; nothing was changed. Execute with --yes."
@@ -1410,7 +1449,7 @@ def lab_up(
         # The fleet's own helper lines: its passwords (not needed by this lab) are not shown.
         if line.startswith(("export ", "# stop:", "# inventory:", "# windows inventory:")):
             continue
-        out.print(escape(line.lstrip("# ")))
+        out.print(_safe(line.lstrip("# ")))
     out.print(f"inventory: {directory.resolve() / 'inventory.yml'}")
     if windows_kinds.strip():
         out.print(f"windows inventory: {directory.resolve() / 'windows.yml'}")
@@ -1482,6 +1521,35 @@ def _open_existing(option: Path | None) -> Ledger:
     return _book(path)
 
 
+def _write_private(path: Path, option: str, text: str, *, append: bool = False) -> None:
+    """Write a file for the user (a report, an archive of runs): they hold host names, findings
+    and commands, so it is readable by its owner only whatever the umask — created 0600, and an
+    existing one made 0600 before anything is written to it. On disk when this returns."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else 0), 0o600)
+    except OSError as exc:
+        raise InputError(f"{option}: cannot write: {exc.strerror}") from None
+    with open(fd, "a" if append else "w", encoding="utf-8") as fh:
+        try:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)  # not /dev/stdout or /dev/null
+            if regular:
+                os.fchmod(fd, 0o600)
+        except OSError as exc:
+            raise InputError(
+                f"{option}: cannot make it readable by its owner only: {exc.strerror}; "
+                "give a new file"
+            ) from None
+        try:
+            if regular and not append:
+                os.ftruncate(fd, 0)  # only now: a file that cannot be made private is kept
+            fh.write(text)
+            fh.flush()
+            if regular:
+                os.fsync(fd)
+        except OSError as exc:
+            raise InputError(f"{option}: cannot write: {exc.strerror}") from None
+
+
 def _print_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
 
@@ -1493,7 +1561,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except KremoveError as exc:
         if _State.debug:
             traceback.print_exc()
-        err.print(f"[red]kremove: error:[/] {escape(exc.message)}")
+        err.print(f"[red]kremove: error:[/] {_safe(exc.message)}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("[red]kremove: interrupted[/]")
@@ -1502,7 +1570,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if _State.debug:
             traceback.print_exc()
         err.print(
-            f"[red]kremove: internal error:[/] {escape(type(exc).__name__)}: {escape(str(exc))} "
+            f"[red]kremove: internal error:[/] {_safe(type(exc).__name__)}: {_safe(exc)} "
             "(run again with --debug for the traceback, and report it)"
         )
         sys.exit(1)

@@ -13,6 +13,7 @@ from typing import Any
 
 from orchestrator.engine import status as st
 from orchestrator.ledger.records import RunDetail
+from orchestrator.textsafe import csv_cell
 
 SCHEMA = "kremove.report/1"
 CSV_COLUMNS = (
@@ -218,21 +219,22 @@ def _directive(
 
 
 def to_csv(report: Mapping[str, Any]) -> str:
+    """One row per host. Host names, groups, reasons and versions come from inventories and hosts:
+    each cell is written as text a spreadsheet will not run (textsafe.csv_cell)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for h in report["hosts"]:
-        writer.writerow(
-            [
-                h["run"],
-                h["host"],
-                ";".join(h["groups"]),
-                h["status"],
-                h["reason"] or "",
-                ";".join(f["label"] for f in h["found"]),
-                ";".join(f["label"] for f in h["remaining"]),
-                h["started"] or "",
-                h["finished"] or "",
-            ]
-        )
+        row = [
+            h["run"],
+            h["host"],
+            ";".join(h["groups"]),
+            h["status"],
+            h["reason"] or "",
+            ";".join(f["label"] for f in h["found"]),
+            ";".join(f["label"] for f in h["remaining"]),
+            h["started"] or "",
+            h["finished"] or "",
+        ]
+        writer.writerow([csv_cell(cell) for cell in row])
     return buffer.getvalue()

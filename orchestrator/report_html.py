@@ -80,7 +80,9 @@ LABEL_X = 232  # labels end here
 BAR_X = 240
 BAR_W = 420
 LABEL_CHARS = 28  # what fits the label column
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# C0 but tab and line ends, DEL, and C1 (U+009B is CSI to a terminal, where the page goes without
+# -o). Bidi controls stay: a browser confines them to the element that holds them.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def render(report: Mapping[str, Any]) -> str:

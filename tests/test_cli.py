@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -356,3 +358,193 @@ def test_forks_beyond_the_open_files_limit_are_refused_before_anything_runs(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert raised.stdout.strip() == "(2064, 4000)"
+
+
+# L2: names from inventories and answers from hosts are data. On the operator's terminal they show
+# as visible escapes (as Python writes them), never as control codes the terminal would obey.
+HOSTILE = "web\x1b]0;pwned\x07-01\x1b[2J\u202egnp.exe\x9b31m"
+SHOWN = "web\\x1b]0;pwned\\x07-01\\x1b[2J\\u202egnp.exe\\x9b31m"  # HOSTILE on a terminal, in CSV
+FORMULA = '=HYPERLINK("http://127.0.0.1/")'
+HOSTILE_INVENTORY = r"""hosts:
+  "web\e]0;pwned\a-01\e[2J\u202egnp.exe\x9b31m":
+    address: 127.0.0.1
+    transport: local
+    groups: ["dmz\e[5m"]
+    vars: {note: "a\e[2Jb\u2066c\rd"}
+  "=HYPERLINK(\"http://127.0.0.1/\")":
+    address: 127.0.0.1
+    transport: local
+    groups: ["@evil", "-2+3"]
+    vars: {mode: fail}
+"""
+# The detection script of a hostile host: a version and a path carrying escapes, and an error
+# record (it becomes the host's reason) that is also a spreadsheet formula.
+HOSTILE_DETECT = r"""printf 'manager\tdpkg\n'
+{% if host.vars.get('mode') == 'fail' %}
+printf 'error\t=HYPERLINK("http://127.0.0.1/") \033]0;pwned\007 \033[2J \342\200\256 \302\2331m\n'
+{% else %}
+printf 'dpkg\tkesl\t12.0\033[2J\342\200\256\tamd64\tinstall ok installed\n'
+printf 'path\t/opt/kaspersky\033]0;pwned\007\n'
+{% endif %}
+exit 0
+"""
+# C0 but the line end, DEL, C1, and the bidi controls (embeddings, overrides, isolates, marks).
+RAW_CONTROL = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def _raw_controls(*done: subprocess.CompletedProcess[str]) -> list[str]:
+    return sorted({c for d in done for c in RAW_CONTROL.findall(d.stdout + d.stderr)})
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> tuple[Path, str, subprocess.CompletedProcess[str]]:
+    """A ledger holding a detect run over hosts whose names and answers carry escapes."""
+    (tmp_path / "hostile.yml").write_text(HOSTILE_INVENTORY)
+    (tmp_path / "pb" / "linux").mkdir(parents=True)
+    (tmp_path / "pb" / "linux" / "detect.sh.j2").write_text(HOSTILE_DETECT)
+    done = kremove("-v", "detect", "-i", "hostile.yml", "--playbooks", "pb", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    runs = json.loads(kremove("runs", "list", "--json", cwd=tmp_path).stdout)["runs"]
+    return tmp_path, runs[0]["id"], done
+
+
+def test_inventory_text_shows_as_visible_escapes_not_control_codes(tmp_path: Path) -> None:
+    (tmp_path / "hostile.yml").write_text(HOSTILE_INVENTORY)
+    (tmp_path / "bad.yml").write_text(HOSTILE_INVENTORY.replace("transport: local", "transprt: x"))
+    checked = kremove("inventory", "check", "-i", "hostile.yml", cwd=tmp_path)
+    offline = kremove("plan", "-i", "hostile.yml", "--offline", cwd=tmp_path)
+    refused = [
+        kremove(command, "-i", "bad.yml", cwd=tmp_path) for command in ("detect", "plan", "run")
+    ]
+    assert checked.returncode == offline.returncode == 0, checked.stderr + offline.stderr
+    assert _raw_controls(checked, offline, *refused) == []
+    assert SHOWN in checked.stdout
+    assert "dmz\\x1b[5m" in checked.stdout and "note=a\\x1b[2Jb\\u2066c\\rd" in checked.stdout
+    assert "web\\x1b]0;pwned" in offline.stdout
+    for done in refused:
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert "web\\x1b]0;pwned" in done.stderr
+    # JSON escapes every control and non-ASCII character itself; the names arrive intact.
+    as_json = kremove("inventory", "check", "-i", "hostile.yml", "--json", cwd=tmp_path)
+    assert _raw_controls(as_json) == []
+    assert {h["name"] for h in json.loads(as_json.stdout)["hosts"]} == {HOSTILE, FORMULA}
+
+
+def test_host_answers_show_as_visible_escapes_not_control_codes(
+    hostile: tuple[Path, str, subprocess.CompletedProcess[str]],
+) -> None:
+    where, run_id, detected = hostile
+    said = [
+        detected,
+        kremove("runs", "show", run_id, cwd=where),
+        kremove("audit", "host", HOSTILE, cwd=where),
+        kremove("audit", "host", FORMULA, cwd=where),
+        kremove("report", run_id, cwd=where),
+        kremove("report", "--fleet", cwd=where),
+        kremove("report", run_id, "--format", "csv", cwd=where),
+        kremove("report", run_id, "--format", "json", cwd=where),
+        kremove("runs", "export", run_id, cwd=where),
+        kremove("runs", "show", run_id, "--json", cwd=where),
+    ]
+    assert [d.returncode for d in said[1:]] == [0] * (len(said) - 1), [d.stderr for d in said]
+    assert _raw_controls(*said) == []
+    assert "kesl 12.0\\x1b[2J\\u202e" in said[1].stdout  # runs show
+    assert "kesl 12.0\\x1b[2J\\u202e" in said[4].stdout  # report
+    assert "/opt/kaspersky\\x1b]0;pwned\\x07" in said[2].stdout  # audit host
+    reason = '=HYPERLINK("http://127.0.0.1/") \\x1b]0;pwned\\x07 \\x1b[2J \\u202e \\x9b1m'
+    assert reason in said[3].stdout and reason in detected.stderr  # audit host, detect -v
+    # The ledger keeps what the host said, unchanged: only the display is made safe.
+    (host,) = [h for h in json.loads(said[7].stdout)["hosts"] if h["host"] == FORMULA]
+    assert "\x1b]0;pwned\x07 \x1b[2J \u202e \x9b1m" in host["reason"]
+    # HTML escapes its own way (docs/reports.md); it must not carry C0 or C1 controls either.
+    html = kremove("report", run_id, "--format", "html", cwd=where)
+    assert re.findall("[\x00-\x09\x0b-\x1f\x7f-\x9f]", html.stdout) == []
+
+
+def test_on_a_terminal_host_text_drives_nothing_but_colour_is_kept(
+    hostile: tuple[Path, str, subprocess.CompletedProcess[str]],
+) -> None:
+    where, run_id, _ = hostile
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "KREMOVE_LEDGER")}
+    env.update({"COLUMNS": "200", "TERM": "xterm-256color"})
+    for args in (
+        "-v detect -i hostile.yml --playbooks pb",
+        f"runs show {run_id}",
+        f"report {run_id}",
+    ):
+        done = subprocess.run(
+            ["script", "-qfec", f"{KREMOVE} {args}", "/dev/null"],
+            cwd=where, env=env, capture_output=True, timeout=120, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        seen = done.stdout.decode("utf-8", "replace")
+        assert "\x1b[" in seen  # kremove's own colours: this was a terminal
+        for code in ("\x1b]", "\x1b[2J", "\x1b[5m", "\x07", "\x9b", "\u202e", "\u2066"):
+            assert code not in seen, (args, code)
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_prefixed(
+    hostile: tuple[Path, str, subprocess.CompletedProcess[str]],
+) -> None:
+    where, run_id, _ = hostile
+    for scope in ([run_id], ["--fleet"]):
+        done = kremove("report", *scope, "--format", "csv", "-o", "hosts.csv", cwd=where)
+        assert done.returncode == 0, done.stderr
+        with (where / "hosts.csv").open(newline="", encoding="utf-8") as fh:
+            rows = {r["host"]: r for r in csv.DictReader(fh)}
+        assert sorted(rows) == sorted(["'" + FORMULA, SHOWN])
+        if scope == [run_id]:
+            assert rows["'" + FORMULA]["groups"] == "'-2+3;@evil"
+        assert rows["'" + FORMULA]["reason"].startswith("step 'packages': =HYPERLINK(")
+        assert not [v for r in rows.values() for v in r.values() if v[:1] in ("=", "+", "-", "@")]
+
+
+def test_files_written_for_the_user_are_owner_only_whatever_the_umask(tmp_path: Path) -> None:
+    inventory = str(ROOT / "inventories" / "localhost.yml")
+    kremove("detect", "-i", inventory, cwd=tmp_path)
+    run_id = json.loads(kremove("runs", "list", "--json", cwd=tmp_path).stdout)["runs"][0]["id"]
+    (tmp_path / "old.html").write_text("an older report")
+    (tmp_path / "old.html").chmod(0o644)
+    old = os.umask(0o022)
+    try:
+        for fmt, name in (("csv", "new.csv"), ("html", "old.html"), ("json", "new.json")):
+            done = kremove("report", run_id, "--format", fmt, "-o", name, cwd=tmp_path)
+            assert done.returncode == 0, done.stderr
+            assert oct((tmp_path / name).stat().st_mode & 0o777) == "0o600", name
+        assert "an older report" not in (tmp_path / "old.html").read_text()
+        (tmp_path / "kept.jsonl").write_text('{"type": "run", "id": "earlier"}\n')
+        (tmp_path / "kept.jsonl").chmod(0o644)
+        for archive in ("new.jsonl", "kept.jsonl"):
+            kremove("detect", "-i", inventory, cwd=tmp_path)
+            done = kremove("runs", "prune", "--before", "9999", "--archive", archive, cwd=tmp_path)
+            assert done.returncode == 0, done.stderr
+            assert oct((tmp_path / archive).stat().st_mode & 0o777) == "0o600", archive
+        kept = (tmp_path / "kept.jsonl").read_text().splitlines()
+        assert json.loads(kept[0])["id"] == "earlier" and len(kept) == 2  # appended, as before
+    finally:
+        os.umask(old)
+
+
+def test_any_text_printed_has_its_controls_spelled_out() -> None:
+    """The net under every print: text that no command made safe still drives nothing."""
+    from rich.table import Table
+
+    from orchestrator import cli
+
+    table = Table()
+    table.add_column("host")
+    table.add_row("db\x1b[2J\u202e01")
+    with cli.out.capture() as captured:
+        cli.out.print("web\x1b]0;pwned-01\x9b31m")
+        cli.out.print(table)
+    text = captured.get()
+    assert RAW_CONTROL.findall(text) == []
+    assert "web\\x1b]0;pwned-01\\x9b31m" in text and "db\\x1b[2J\\u202e01" in text
+
+
+def test_error_lines_show_text_as_written(tmp_path: Path) -> None:
+    (tmp_path / "range.ini").write_text("[web]\nweb[1] ansible_host=127.0.0.1\n")
+    done = kremove("inventory", "check", "-i", "range.ini", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.rstrip().endswith("write it as [start:end] or [start:end:step]")

@@ -245,12 +245,12 @@ def test_the_page_is_self_contained(document: dict[str, Any]) -> None:
 
 def test_surrogates_and_control_characters_do_not_break_the_file() -> None:
     document = docs.run_document()
-    document["hosts"][0]["reason"] = "bad \udcff byte \x1b[31mred\x00"
+    document["hosts"][0]["reason"] = "bad \udcff byte \x1b[31mred\x00 \x9b2J"
     document["hosts"][0]["host"] = "web-01\ud800"
     markup = report_html.render(document)
     markup.encode("utf-8")  # no lone surrogate left
-    assert "\x1b" not in markup and "\x00" not in markup
-    assert "byte \ufffd[31mred\ufffd" in markup
+    assert "\x1b" not in markup and "\x00" not in markup and "\x9b" not in markup  # C1 CSI too
+    assert "byte \ufffd[31mred\ufffd \ufffd2J" in markup
 
 
 def test_an_empty_run_renders_every_section() -> None:
