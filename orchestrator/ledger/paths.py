@@ -1,12 +1,24 @@
-"""Where the ledger lives, and creating its directory and files readable by the owner only."""
+"""Where the ledger lives, and creating its directory and files readable by the owner only.
+
+What is found there already is used only if nobody else could have written it (issue 15, L4): the
+directory holds the ledger and the pinned host keys, so whoever can write it can swap either. The
+rule is OpenSSH's for ~/.ssh/config: owned by the user or root, writable by nobody else, where a
+group whose only member is the owner does not count (Debian's OpenSSH; per-user groups, umask 002).
+"""
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
+import shlex
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from orchestrator.errors import InputError
 
 ENV_VAR = "KREMOVE_LEDGER"
 DEFAULT_RELATIVE = Path(".kremove") / "ledger.db"
@@ -38,8 +50,9 @@ def private_umask() -> Iterator[None]:
 
 
 def ensure_private_dir(directory: Path) -> None:
-    """Create ``directory`` (and missing parents) as 0700; an existing one is left as it is."""
+    """Create ``directory`` (and missing parents) as 0700; an existing one must be private."""
     if directory.is_dir():
+        check_private_dir(directory)
         return
     with private_umask():
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -62,3 +75,101 @@ def restrict_side_files(path: Path) -> None:
     for candidate in (path, *(path.with_name(path.name + s) for s in SIDE_FILES)):
         with suppress(FileNotFoundError):
             candidate.chmod(0o600)
+
+
+def check_private_dir(directory: Path) -> None:
+    """Refuse a directory someone else owns or can write: one-line InputError saying what to do."""
+    st = directory.stat()
+    if st.st_uid not in (0, os.geteuid()):
+        raise InputError(
+            f"ledger directory {directory} belongs to {_user(st.st_uid)} (uid {st.st_uid}), not to"
+            " you or root: they could replace the ledger or the host keys pinned there; run:"
+            f" chown {_user(os.geteuid())} {shlex.quote(str(directory))}, or keep the ledger"
+            f" elsewhere with --ledger or ${ENV_VAR}"
+        )
+    if not _others_can_write(st):
+        return
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & stat.S_ISVTX:  # /tmp and the like: shared on purpose, cannot be made private
+        raise InputError(
+            f"ledger directory {directory} is shared (mode {mode:04o}): anyone could replace the"
+            " ledger or the host keys pinned there; keep it in a private directory with --ledger"
+            f" or ${ENV_VAR} (e.g. ~/.kremove/ledger.db)"
+        )
+    raise InputError(
+        f"ledger directory {directory} is writable by others (mode {mode:04o}): they could"
+        f" replace the ledger or the host keys pinned there; run: chmod go-w"
+        f" {shlex.quote(str(directory))}"
+    )
+
+
+def check_private_file(path: Path, what: str, risk: str, check: str) -> None:
+    """Refuse an existing file someone else owns or can write, in one line: "{what} PATH is
+    writable by others (mode M): {risk}; {check}, then run: chmod 600 PATH"."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return
+    quoted = shlex.quote(str(path))
+    if st.st_uid not in (0, os.geteuid()):
+        raise InputError(
+            f"{what} {path} belongs to {_user(st.st_uid)} (uid {st.st_uid}), not to you or root:"
+            f" {risk}; {check}, then run: chown {_user(os.geteuid())} {quoted}"
+        )
+    if _others_can_write(st):
+        raise InputError(
+            f"{what} {path} is writable by others (mode {stat.S_IMODE(st.st_mode):04o}): {risk};"
+            f" {check}, then run: chmod 600 {quoted}"
+        )
+
+
+def secure_ledger_files(path: Path) -> tuple[str, ...]:
+    """Before an existing ledger is opened: refuse it (or a WAL companion) if someone else could
+    have written it; make one others can read 0600, as it was created, and say so.
+
+    Tightening rather than refusing: the ledger is kremove's own file and 0600 its documented
+    mode, and a readable one is most likely a copy restored under a loose umask; its WAL files
+    would inherit the mode and spread the same data."""
+    notes: list[str] = []
+    for candidate in (path, *(path.with_name(path.name + s) for s in SIDE_FILES)):
+        check_private_file(
+            candidate,
+            "ledger file",
+            "it could have been edited",
+            "check it with kremove audit verify",
+        )
+        with suppress(FileNotFoundError):
+            st = candidate.stat()
+            mode = stat.S_IMODE(st.st_mode)
+            if mode & 0o077 and st.st_uid == os.geteuid():
+                candidate.chmod(0o600)
+                notes.append(
+                    f"ledger {candidate} was readable by others (mode {mode:04o}); it is now 0600"
+                )
+    return tuple(notes)
+
+
+def _others_can_write(st: os.stat_result) -> bool:
+    if st.st_mode & stat.S_IWOTH:
+        return True
+    return bool(st.st_mode & stat.S_IWGRP) and not _group_is_owner_alone(st)
+
+
+def _group_is_owner_alone(st: os.stat_result) -> bool:
+    """True when the file's group has exactly one member, its owner (as Debian's OpenSSH asks)."""
+    try:
+        group = grp.getgrgid(st.st_gid)
+        owner = pwd.getpwuid(st.st_uid)
+    except KeyError:
+        return False
+    if any(member != owner.pw_name for member in group.gr_mem):
+        return False
+    primary = [p.pw_uid for p in pwd.getpwall() if p.pw_gid == st.st_gid]
+    return all(uid == st.st_uid for uid in primary) and bool(primary or group.gr_mem)
+
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)

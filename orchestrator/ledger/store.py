@@ -31,6 +31,7 @@ from orchestrator.ledger.paths import (
     ensure_private_dir,
     private_umask,
     restrict_side_files,
+    secure_ledger_files,
 )
 from orchestrator.ledger.records import (
     HOST_STATUS_SHAPE,
@@ -150,11 +151,18 @@ _SELECT_STEPS = """SELECT key, host, seq, step_id, kind, readonly, command, star
 class Ledger:
     """The run ledger. Safe to share between threads; every call is one committed transaction."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, key: bytes | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        conn: sqlite3.Connection,
+        key: bytes | None = None,
+        notes: tuple[str, ...] = (),
+    ) -> None:
         self._path = path
         self._conn: sqlite3.Connection | None = conn
         self._lock = threading.Lock()
         self._key = key
+        self._notes = notes
 
     # -- opening and closing -------------------------------------------------------------------
 
@@ -163,7 +171,8 @@ class Ledger:
         """Open the ledger at ``path``, creating it (0600, in a 0700 directory) if needed.
 
         ``key`` signs the hash chain (HMAC-SHA-256). A ledger created with a key must always be
-        written with it, and one created without cannot start using one.
+        written with it, and one created without cannot start using one. A directory or file
+        someone else could have written is refused (InputError); see ``paths``.
         """
         path = Path(path)
         try:
@@ -175,6 +184,12 @@ class Ledger:
                     f"ledger {path} cannot be created ({exc.strerror or exc}); "
                     f"choose a writable location with --ledger or ${ENV_VAR}"
                 )
+            ) from exc
+        try:
+            notes = secure_ledger_files(path)
+        except OSError as exc:
+            raise LedgerError(
+                _one_line(f"ledger {path} cannot be made private ({exc.strerror or exc})")
             ) from exc
         try:
             # SQLite creates the -wal and -shm files here; the umask keeps them private too.
@@ -201,11 +216,16 @@ class Ledger:
             if isinstance(exc, sqlite3.Error):
                 raise _ledger_error(path, exc, "opening") from exc
             raise
-        return cls(path, conn, key)
+        return cls(path, conn, key, notes)
 
     @property
     def path(self) -> Path:
         return self._path
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What opening changed that the operator should be told (a ledger made private)."""
+        return self._notes
 
     def close(self) -> None:
         with self._lock:

@@ -24,6 +24,8 @@ from paramiko import PKey
 from paramiko.hostkeys import HostKeyEntry, InvalidHostKey
 from paramiko.ssh_exception import SSHException
 
+from orchestrator.ledger.paths import check_private_dir, check_private_file
+
 # What the user's own OpenSSH trusts; read when present.
 SYSTEM_FILES = ("/etc/ssh/ssh_known_hosts",)
 USER_FILES = ("~/.ssh/known_hosts",)
@@ -93,6 +95,8 @@ class KnownHosts:
     """Every known_hosts file of a run, read once, shared by all hosts; pins go to ``pin_file``."""
 
     def __init__(self, files: Sequence[str | Path], pin_file: Path | None) -> None:
+        if pin_file is not None:
+            _check_pin_file(pin_file)
         self._lock = threading.Lock()
         self._pin_file = pin_file
         self._base = _Table(
@@ -166,6 +170,20 @@ class KnownHosts:
             finally:
                 os.close(fd)
             self._base.append(_Entry((name,), key, False, f"{self._pin_file} (pinned)"))
+
+
+def _check_pin_file(pin_file: Path) -> None:
+    """Keys pinned beside the ledger are trusted like the user's own known_hosts: refuse the file
+    (and its directory) when someone else could have added a key (issue 15, L4). Others may read
+    it: host keys are public."""
+    if pin_file.parent.is_dir():
+        check_private_dir(pin_file.parent)
+    check_private_file(
+        pin_file,
+        "pinned host key file",
+        "a key could have been added to it",
+        "check the keys in it",
+    )
 
 
 def _read(path: Path) -> list[_Entry]:

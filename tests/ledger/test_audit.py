@@ -9,6 +9,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -419,3 +420,27 @@ def test_audit_verify_reads_the_named_file_whatever_its_name(tmp_path: Path, nam
     # Nothing beside it but SQLite's own WAL companions of that very file.
     after = {p.name for p in tmp_path.iterdir()} - {f"{name}-wal", f"{name}-shm"}
     assert sorted(after) == before
+
+
+def test_openers_racing_on_a_new_signed_ledger_start_its_chain_once(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    barrier = threading.Barrier(6)
+    errors: list[BaseException] = []
+
+    def opener() -> None:
+        try:
+            barrier.wait()
+            Ledger.open(path, KEY).close()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=opener) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT seq, op FROM journal").fetchall() == [(1, "ledger_signed")]
+    conn.close()
+    assert audit.verify(path, KEY).ok

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import shutil
 import sqlite3
 import stat
@@ -14,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import LedgerError
+from orchestrator.errors import InputError, LedgerError
 from orchestrator.ledger import ENV_VAR, SCHEMA_VERSION, Ledger, resolve_ledger_path
 from orchestrator.ledger.store import APPLICATION_ID
 
@@ -218,3 +220,122 @@ def test_read_only_ledger_file(shared_dir: Path) -> None:
     message = open_as_unprivileged_user(path)
     assert message.startswith(f"LedgerError: ledger {path} is read-only (")
     assert message.endswith(f"or choose another location with --ledger or ${ENV_VAR}")
+
+
+# -- issue 15 L4: a ledger directory or file someone else can write is not used as found ----------
+
+KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
+
+
+def root_group_is_roots_alone() -> bool:
+    """Debian's OpenSSH rule lets a group-writable file pass when its group has only the owner."""
+    others = [p for p in pwd.getpwall() if p.pw_gid == 0 and p.pw_uid != 0]
+    return os.geteuid() == 0 and not others and grp.getgrgid(0).gr_mem in ([], ["root"])
+
+
+@pytest.mark.parametrize(
+    ("mode", "group"),
+    [(0o777, 0), (0o757, 0), (0o770, NOBODY)],
+    ids=["0777", "0757", "0770-nogroup"],
+)
+def test_a_ledger_directory_others_can_write_is_refused(
+    tmp_path: Path, mode: int, group: int
+) -> None:
+    directory = tmp_path / "state"
+    directory.mkdir()
+    os.chown(directory, os.geteuid(), group)
+    directory.chmod(mode)
+    with pytest.raises(InputError) as caught:
+        Ledger.open(directory / "ledger.db")
+    assert str(caught.value) == (
+        f"ledger directory {directory} is writable by others (mode {mode:04o}): they could"
+        " replace the ledger or the host keys pinned there; run: chmod go-w"
+        f" {directory}"
+    )
+    assert list(directory.iterdir()) == []  # nothing was created in it
+
+
+def test_a_shared_directory_like_tmp_is_refused_with_a_way_out(tmp_path: Path) -> None:
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    Ledger.open(shared / "ledger.db").close()
+    shared.chmod(0o1777)
+    done = subprocess.run(
+        [KREMOVE, "runs", "list", "--ledger", str(shared / "ledger.db")],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        f"kremove: error: ledger directory {shared} is shared (mode 1777): anyone could replace"
+        " the ledger or the host keys pinned there; keep it in a private directory with --ledger"
+        " or $KREMOVE_LEDGER (e.g. ~/.kremove/ledger.db)"
+    )
+
+
+def test_a_ledger_directory_owned_by_someone_else_is_refused(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a directory to another user")
+    directory = tmp_path / "state"
+    directory.mkdir(mode=0o700)
+    os.chown(directory, NOBODY, NOBODY)
+    with pytest.raises(InputError) as caught:
+        Ledger.open(directory / "ledger.db")
+    assert str(caught.value) == (
+        f"ledger directory {directory} belongs to nobody (uid {NOBODY}), not to you or root:"
+        " they could replace the ledger or the host keys pinned there; run: chown root"
+        f" {directory}, or keep the ledger elsewhere with --ledger or $KREMOVE_LEDGER"
+    )
+
+
+def test_a_group_of_the_owner_alone_may_write_as_openssh_on_debian_allows(tmp_path: Path) -> None:
+    if not root_group_is_roots_alone():
+        pytest.skip("needs root, and a root group with no other member")
+    directory = tmp_path / "state"
+    directory.mkdir()
+    os.chown(directory, 0, 0)
+    directory.chmod(0o770)  # what umask 002 with per-user groups gives
+    Ledger.open(directory / "ledger.db").close()
+
+
+@pytest.mark.parametrize(
+    ("name", "mode", "group"),
+    [("ledger.db", 0o666, 0), ("ledger.db", 0o660, NOBODY), ("ledger.db-wal", 0o606, 0)],
+    ids=["ledger-0666", "ledger-0660-nogroup", "wal-0606"],
+)
+def test_a_ledger_file_others_can_write_is_refused(
+    tmp_path: Path, name: str, mode: int, group: int
+) -> None:
+    path = tmp_path / "ledger.db"
+    Ledger.open(path).close()
+    loose = tmp_path / name
+    loose.touch()
+    os.chown(loose, os.geteuid(), group)
+    loose.chmod(mode)
+    with pytest.raises(InputError) as caught:
+        Ledger.open(path)
+    assert str(caught.value) == (
+        f"ledger file {loose} is writable by others (mode {mode:04o}): it could have been"
+        f" edited; check it with kremove audit verify, then run: chmod 600 {loose}"
+    )
+
+
+def test_a_ledger_others_can_read_is_made_private_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "my ledger.db"
+    Ledger.open(path).close()
+    path.chmod(0o644)
+    with Ledger.open(path) as ledger:
+        assert mode(path) == 0o600
+        assert ledger.notes == (
+            f"ledger {path} was readable by others (mode 0644); it is now 0600",
+        )
+        ledger.start_run(
+            kind="detect",
+            operator="o",
+            command_line="c",
+            inventory_digest="d",
+            playbook_version="p",
+            hosts=["h"],
+        )
+        assert mode(path.with_name("my ledger.db-wal")) == 0o600
+    with Ledger.open(path) as again:
+        assert again.notes == ()

@@ -6,13 +6,16 @@ import base64
 import hashlib
 import hmac
 import os
+import shutil
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 import paramiko
 import pytest
 
+from orchestrator.errors import InputError
 from orchestrator.transports.hostkeys import KnownHosts, fingerprint, known_hosts_name
 
 
@@ -146,3 +149,75 @@ def test_a_large_file_keeps_file_order_across_plain_and_pattern_entries(
         f"ssh-ed25519 {fingerprint(keys['a'])}",
     )
     assert hosts.check("db.corp.example", keys["a"], None).state == "known"
+
+
+# -- issue 15 L4: the pin file beside the ledger is not trusted when someone else can write it ----
+
+KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
+NOBODY = 65534
+
+
+def plant(directory: Path, key: paramiko.PKey, mode: int) -> Path:
+    """A known_hosts beside the ledger holding an attacker's key for a fleet host."""
+    directory.mkdir(mode=0o700, exist_ok=True)
+    pin = directory / "known_hosts"
+    pin.write_text(line("[127.0.0.1]:2201", key))
+    pin.chmod(mode)
+    return pin
+
+
+@pytest.mark.parametrize("loose", [0o666, 0o602])
+def test_a_pin_file_others_can_write_is_refused(
+    tmp_path: Path, keys: dict[str, paramiko.PKey], loose: int
+) -> None:
+    pin = plant(tmp_path / "state", keys["a"], loose)
+    with pytest.raises(InputError) as caught:
+        KnownHosts([], pin)
+    assert str(caught.value) == (
+        f"pinned host key file {pin} is writable by others (mode {loose:04o}): a key could have"
+        f" been added to it; check the keys in it, then run: chmod 600 {pin}"
+    )
+
+
+def test_a_pin_file_in_a_directory_others_can_write_is_refused(
+    tmp_path: Path, keys: dict[str, paramiko.PKey]
+) -> None:
+    pin = plant(tmp_path / "state", keys["a"], 0o600)
+    pin.parent.chmod(0o777)
+    with pytest.raises(
+        InputError, match=r"ledger directory .* is writable by others \(mode 0777\)"
+    ):
+        KnownHosts([], pin)
+    pin.parent.chmod(0o700)
+    os.chown(pin, NOBODY, NOBODY)
+    with pytest.raises(InputError, match=f"pinned host key file {pin} belongs to nobody"):
+        KnownHosts([], pin)
+
+
+def test_a_pin_file_others_can_only_read_is_used(
+    tmp_path: Path, keys: dict[str, paramiko.PKey]
+) -> None:
+    pin = plant(tmp_path / "state", keys["a"], 0o644)  # public keys: reading them is harmless
+    assert KnownHosts([], pin).check("[127.0.0.1]:2201", keys["a"], None).state == "known"
+    assert KnownHosts([], tmp_path / "new" / "known_hosts").pin_file is not None  # not there yet
+
+
+def test_a_planted_pin_file_stops_a_scan_before_any_connection(
+    tmp_path: Path, keys: dict[str, paramiko.PKey]
+) -> None:
+    ledger = tmp_path / "state" / "ledger.db"
+    pin = plant(ledger.parent, keys["a"], 0o666)
+    inventory = tmp_path / "fleet.yml"
+    inventory.write_text(
+        "version: 1\nhosts:\n  web1:\n    address: 127.0.0.1\n    port: 2201\n    transport: ssh\n"
+    )
+    done = subprocess.run(
+        [KREMOVE, "detect", "-i", str(inventory), "--ledger", str(ledger)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        f"kremove: error: pinned host key file {pin} is writable by others (mode 0666): a key"
+        f" could have been added to it; check the keys in it, then run: chmod 600 {pin}"
+    )
+    assert not ledger.exists()  # no run was recorded
