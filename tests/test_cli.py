@@ -449,7 +449,9 @@ def test_host_answers_show_as_visible_escapes_not_control_codes(
         kremove("runs", "show", run_id, "--json", cwd=where),
     ]
     assert [d.returncode for d in said[1:]] == [0] * (len(said) - 1), [d.stderr for d in said]
-    assert _raw_controls(*said) == []
+    planned = kremove("plan", "-i", "hostile.yml", "--playbooks", "pb", cwd=where)
+    assert planned.returncode == 1 and "found  kesl 12.0\\x1b[2J\\u202e" in planned.stdout
+    assert _raw_controls(*said, planned) == []
     assert "kesl 12.0\\x1b[2J\\u202e" in said[1].stdout  # runs show
     assert "kesl 12.0\\x1b[2J\\u202e" in said[4].stdout  # report
     assert "/opt/kaspersky\\x1b]0;pwned\\x07" in said[2].stdout  # audit host
