@@ -1094,7 +1094,7 @@ def audit_verify(
     """
     path = resolve_ledger_path(ledger)
     if run_id:
-        with _open_existing(ledger) as book:
+        with _open_existing(ledger, sign_key_env) as book:
             run_id = book.get_run(run_id).id
     verdict = audit.verify(path, _sign_key(sign_key_env or _State.sign_key_env), run_id)
     problem = verdict.problem
@@ -1505,12 +1505,15 @@ def _sign_key(env_name: str | None) -> bytes | None:
     return value.encode("utf-8")
 
 
-def _book(path: Path) -> Ledger:
-    """The ledger, with the signing key when one is configured."""
-    return Ledger.open(path, _sign_key(_State.sign_key_env))
+def _book(path: Path, sign_key_env: str | None = None) -> Ledger:
+    """The ledger, with the signing key when one is configured; what opening it changed is said."""
+    book = Ledger.open(path, _sign_key(sign_key_env or _State.sign_key_env))
+    for note in book.notes:
+        err.print(f"[yellow]kremove: note: {_safe(note)}[/]")
+    return book
 
 
-def _open_existing(option: Path | None) -> Ledger:
+def _open_existing(option: Path | None, sign_key_env: str | None = None) -> Ledger:
     """Reading commands never create a ledger: a wrong path should say so, not show nothing."""
     path = resolve_ledger_path(option)
     if not path.exists():
@@ -1518,7 +1521,7 @@ def _open_existing(option: Path | None) -> Ledger:
             f"no ledger at {path}; run a scan first (kremove detect -i FILE), or point --ledger "
             "or KREMOVE_LEDGER at an existing one"
         )
-    return _book(path)
+    return _book(path, sign_key_env)
 
 
 def _write_private(path: Path, option: str, text: str, *, append: bool = False) -> None:

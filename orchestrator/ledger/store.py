@@ -913,7 +913,8 @@ def _check_signing(conn: sqlite3.Connection, path: Path, key: bytes | None) -> N
     signed = signing(conn) is not None if key is None else _start_signed(conn, key)
     if signed and key is None:
         raise LedgerError(
-            f"ledger {path} is signed; give its key with --sign-key-env VAR (or KREMOVE_SIGN_KEY)"
+            f"ledger {path} is signed; give its key with --sign-key-env VAR "
+            "(or KREMOVE_SIGN_KEY_ENV=VAR)"
         )
     if not signed and key is not None:
         raise LedgerError(

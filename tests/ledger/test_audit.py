@@ -444,3 +444,26 @@ def test_openers_racing_on_a_new_signed_ledger_start_its_chain_once(tmp_path: Pa
     assert conn.execute("SELECT seq, op FROM journal").fetchall() == [(1, "ledger_signed")]
     conn.close()
     assert audit.verify(path, KEY).ok
+
+
+def test_verifying_one_run_of_a_signed_ledger_uses_the_key_given_to_audit_verify(
+    tmp_path: Path,
+) -> None:
+    """`audit verify RUN --sign-key-env VAR` looked the run up with the global key only, so the
+    run could not be found in a signed ledger with the key the auditor gave."""
+    path = tmp_path / "ledger.db"
+    run_id = make_ledger(path, KEY)
+    done = kremove(
+        "audit", "verify", run_id[:10], "--sign-key-env", KEY_VAR, "--ledger", str(path), key=KEY
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_ledger_made_private_is_named_on_stderr(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    make_ledger(path)
+    path.chmod(0o644)
+    done = kremove("runs", "list", "--ledger", str(path))
+    assert done.returncode == 0, done.stderr
+    assert f"ledger {path} was readable by others (mode 0644); it is now 0600" in done.stderr
+    assert path.stat().st_mode & 0o777 == 0o600
