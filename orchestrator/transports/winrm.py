@@ -7,15 +7,23 @@ HTTP request is bounded: the WS-Man OperationTimeout and the HTTP read timeout a
 the deadline before each request (read timeout > operation timeout, as the server may hold a
 Receive for the whole operation timeout).
 
+Beneath pywinrm, ``winrm_guard`` bounds what a host can do to kremove: at the deadline the
+watchdog shuts the host's sockets (a host trickling its answer a byte at a time is cut as surely as
+a silent one), answers are read up to a cap and never inflated, and an answer declaring a DTD is
+refused before any XML parser sees it.
+
 The playbooks render cmd.exe batch scripts of many lines. A script never goes on a command line
 (cmd.exe stops at 8191 characters): it is sent as the stdin of ``findstr``, which copies it into a
-temporary ``.cmd`` file, run with ``cmd /d /q /c``, then deleted. The file is real, so scripts
-that read themselves (``%~f0``) work. ``become`` means nothing here: the login user must be an
-administrator of the host.
+temporary ``.cmd`` file, run with ``cmd /d /q /c``, then deleted whatever happened. The file is
+real, so scripts that read themselves (``%~f0``) work. A script can hold an uninstall password:
+one that could not be deleted (the connection broke, the deadline closed the shell) is swept,
+with every other ``kremove-*`` file of ``%TEMP%``, by the first script of the next shell and when
+the connection closes. ``become`` means nothing here: the login user must be an administrator.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets as _random
 import threading
@@ -45,6 +53,8 @@ from orchestrator.errors import (
 from orchestrator.inventory.model import Host
 from orchestrator.secrets import SecretStore
 from orchestrator.transports.base import BoundedOutput, CommandResult, Deadline, Transport
+from orchestrator.transports.watchdog import armed
+from orchestrator.transports.winrm_guard import HttpGuard, RefusedAnswer, install
 
 AUTHS = ("ntlm", "kerberos", "credssp", "basic", "certificate")
 # The longest a single Receive may be held by the host. Short enough that a deadline is noticed
@@ -62,6 +72,13 @@ CMD_LINE_LIMIT = 8191
 NEVER_MATCHES = "kremove-never-matches-this-line"
 # Bounded budget for the cleanup requests after a deadline (Signal, Delete).
 CLEANUP_S = 10.0
+# kremove's own files in a host's %TEMP%: scripts (some hold the uninstall password) and the
+# msiexec logs beside them. A host is worked by one run at a time, so any such file is a leftover.
+# (Versions before issue 15 left msiexec's logs in %WINDIR%\Temp: swept too.)
+SWEEP = (
+    'del /f /q "%TEMP%\\kremove-*.cmd" "%TEMP%\\kremove-*.log" "%WINDIR%\\Temp\\kremove-*.log" '
+    ">nul 2>&1"
+)
 
 # pywinrm and requests_ntlm warn through logging/warnings only; kremove reports errors itself.
 logging.getLogger("winrm").addHandler(logging.NullHandler())
@@ -168,10 +185,14 @@ class WinRMTransport(Transport):
         self._run = run
         self._settings = settings(host)
         self._protocol: Protocol | None = None
+        self._http: HttpGuard | None = None
         self._shell: str | None = None
         self._lock = threading.Lock()
-        # Temporary scripts a deadline left behind; deleted by the next command that can.
-        self._leftovers: list[str] = []
+        # The next script written sweeps kremove's files from %TEMP% first (a new shell: files a
+        # broken connection or an earlier run may have left there).
+        self._sweep = True
+        # A script of ours may still be on the host: closing the connection sweeps once more.
+        self._left_behind = False
 
     @property
     def insecure(self) -> bool:
@@ -192,7 +213,7 @@ class WinRMTransport(Transport):
         if s.auth == "basic":
             encryption = "never"
         try:
-            self._protocol = Protocol(
+            protocol = Protocol(
                 s.endpoint,
                 transport=s.auth,  # type: ignore[arg-type]
                 username=self.host.user,
@@ -207,22 +228,31 @@ class WinRMTransport(Transport):
             )
         except WinRMError as exc:
             raise InputError(f"host {self.host.name!r}: {_short(exc)}") from None
+        self._http = install(protocol)
+        self._protocol = protocol
         self._shell = self._call(deadline, "open a shell", self._open_shell)
 
     def _open_shell(self, protocol: Protocol) -> str:
-        return str(protocol.open_shell(codepage=65001, noprofile=True))
+        shell = str(protocol.open_shell(codepage=65001, noprofile=True))
+        self._sweep = True
+        return shell
 
     def close(self) -> None:
+        if self._protocol is None:
+            return
+        if self._left_behind:  # e.g. the last step timed out: no next script will sweep
+            with contextlib.suppress(Exception):  # best effort: the host may be the problem
+                cleanup = Deadline.after(CLEANUP_S)
+                self._ensure_shell(cleanup)
+                if not self._execute(["/d", "/q", "/c", SWEEP], cleanup).timed_out:
+                    self._left_behind = False
         protocol, self._protocol = self._protocol, None
         shell, self._shell = self._shell, None
-        if protocol is None:
-            return
         try:
             if shell is not None:
-                self._bound(protocol, Deadline.after(CLEANUP_S))
-                protocol.close_shell(shell)
-        except Exception:  # the host may be gone; closing must not fail the host
-            pass
+                self._cleanup(
+                    protocol, Deadline.after(CLEANUP_S), [lambda: protocol.close_shell(shell)]
+                )
         finally:
             protocol.transport.close_session()
 
@@ -243,24 +273,12 @@ class WinRMTransport(Transport):
         with self._lock:
             self._ensure_shell(deadline)
             path = f"%TEMP%\\kremove-{_random.token_hex(8)}.cmd"
-            write = self._execute(
-                ["/d", "/q", "/c", f'findstr /v /l /x /c:"{NEVER_MATCHES}" > "{path}"'],
-                deadline,
-                stdin=script,
-            )
-            if write.timed_out:
-                self._leftovers.append(path)
-                return _timed_out(write, started)
-            if write.exit_code not in (0, 1):  # findstr: 1 = nothing printed (empty script)
-                raise TransportError(
-                    f"host {self.host.name!r}: could not write the script to {path} "
-                    f"(exit {write.exit_code}): {_last_line(write.stderr or write.stdout)}"
-                )
-            result = self._execute(["/d", "/q", "/c", f'""{path}""'], deadline)
-            if result.timed_out:
-                self._leftovers.append(path)
-                return _timed_out(result, started)
-            self._delete([path], deadline)
+            try:
+                result = self._write_and_run(path, script, deadline)
+            finally:  # whatever happened: the script may hold the uninstall password
+                self._discard(path, deadline)
+        if result.timed_out:
+            return _timed_out(result, started)
         return CommandResult(
             result.exit_code,
             result.stdout,
@@ -269,20 +287,42 @@ class WinRMTransport(Transport):
             truncated=result.truncated,
         )
 
+    def _write_and_run(self, path: str, script: bytes, deadline: Deadline) -> CommandResult:
+        write = f'findstr /v /l /x /c:"{NEVER_MATCHES}" > "{path}"'
+        if self._sweep:
+            write = f"{SWEEP} & {write}"
+        written = self._execute(["/d", "/q", "/c", write], deadline, stdin=script)
+        if written.timed_out:
+            return written
+        if self._sweep:
+            self._sweep = self._left_behind = False
+        if written.exit_code not in (0, 1):  # findstr: 1 = nothing printed (empty script)
+            raise TransportError(
+                f"host {self.host.name!r}: could not write the script to {path} "
+                f"(exit {written.exit_code}): {_last_line(written.stderr or written.stdout)}"
+            )
+        return self._execute(["/d", "/q", "/c", f'""{path}""'], deadline)
+
+    def _discard(self, path: str, deadline: Deadline) -> None:
+        """Delete the script now if the host lets us, else leave it to the next sweep."""
+        if self._shell is None or deadline.expired:  # the deadline closed the shell
+            self._left_behind = True
+            return
+        try:
+            done = self._execute(
+                ["/d", "/q", "/c", f'del /f /q "{path}"'], deadline.sooner(CLEANUP_S)
+            )
+        except TransportError:  # the connection broke: the step's own error is what matters
+            self._left_behind = True
+            return
+        if done.timed_out:
+            self._left_behind = True
+
     def _ensure_shell(self, deadline: Deadline) -> None:
         if self._protocol is None:
             raise UnreachableError(f"host {self.host.name!r}: not connected")
         if self._shell is None:  # closed after a deadline: a new one for the next step
             self._shell = self._call(deadline, "open a shell", self._open_shell)
-            if self._leftovers:
-                leftovers, self._leftovers = self._leftovers, []
-                self._delete(leftovers, deadline)
-
-    def _delete(self, paths: list[str], deadline: Deadline) -> None:
-        quoted = " ".join(f'"{p}"' for p in paths)
-        done = self._execute(["/d", "/q", "/c", f"del /f /q {quoted}"], deadline.sooner(CLEANUP_S))
-        if done.timed_out:
-            self._leftovers.extend(paths)
 
     def _execute(
         self, args: list[str], deadline: Deadline, stdin: bytes | None = None
@@ -346,17 +386,14 @@ class WinRMTransport(Transport):
         protocol, shell = self._protocol, self._shell
         self._shell = None
         if protocol is not None and shell is not None:
-            cleanup = Deadline.after(CLEANUP_S)
-            steps: list[Callable[[], None]] = [
-                lambda: protocol.cleanup_command(shell, command_id),
-                lambda: protocol.close_shell(shell, close_session=False),
-            ]
-            for step in steps:
-                try:
-                    self._bound(protocol, cleanup)
-                    step()
-                except Exception:  # best effort: the host may be the reason for the timeout
-                    pass
+            self._cleanup(
+                protocol,
+                Deadline.after(CLEANUP_S),
+                [
+                    lambda: protocol.cleanup_command(shell, command_id),
+                    lambda: protocol.close_shell(shell, close_session=False),
+                ],
+            )
         return CommandResult(
             None,
             out.text(),
@@ -366,13 +403,30 @@ class WinRMTransport(Transport):
             truncated=bool(out.dropped or err.dropped),
         )
 
+    def _cleanup(
+        self, protocol: Protocol, deadline: Deadline, steps: list[Callable[[], object]]
+    ) -> None:
+        """Best-effort requests after a deadline, each cut at ``deadline`` like any other."""
+        for step in steps:
+            try:
+                self._bound(protocol, deadline)
+                with armed(deadline.at, self._cut):
+                    step()
+            except Exception:  # the host may be the reason for the timeout
+                pass
+
+    def _cut(self) -> None:
+        if self._http is not None:
+            self._http.cut()
+
     # -- one bounded request -------------------------------------------------------------------
 
     def _bound(self, protocol: Protocol, deadline: Deadline, *, poll: bool = False) -> None:
         """Fit the next request into ``deadline``: WS-Man OperationTimeout and HTTP read timeout.
 
         A Receive (``poll``) is held by the host up to its OperationTimeout; any other request
-        is answered at once, so its read timeout is simply what is left.
+        is answered at once, so its read timeout is simply what is left. These are what a host
+        that behaves meets; the watchdog cuts one that does not at the deadline itself.
         """
         remaining = deadline.remaining()
         operation = max(1, min(OPERATION_TIMEOUT_S, int(remaining) - 1))
@@ -392,7 +446,7 @@ class WinRMTransport(Transport):
         timeout_ok: bool = False,
         poll: bool = False,
     ) -> _T:
-        """One WS-Man request with every failure mapped to kremove's typed errors.
+        """One WS-Man request, cut at the deadline, with every failure mapped to a typed error.
 
         With ``timeout_ok`` a deadline reached during the request raises ``_Expired`` (the
         caller then terminates the command) instead of CommandTimeout.
@@ -402,59 +456,67 @@ class WinRMTransport(Transport):
             raise UnreachableError(f"host {self.host.name!r}: not connected")
         where = f"host {self.host.name!r} ({self.host.address}:{self.host.port})"
         self._bound(protocol, deadline, poll=poll)
+        dog = armed(deadline.at, self._cut)
         try:
-            return request(protocol)
-        except WinRMOperationTimeoutError:
-            if poll:
-                raise _OperationTimeout() from None
-            raise TransportError(
-                f"{where}: WS-Man operation timeout while trying to {doing}"
-            ) from None
-        except InvalidCredentialsError:
-            raise AuthError(
-                f"{where}: the credentials were rejected (HTTP 401, winrm auth "
-                f"{self._settings.auth}, user {self.host.user!r})"
-            ) from None
-        except PermissionError as exc:  # requests_ntlm: no NTLM challenge came back
-            raise AuthError(f"{where}: NTLM authentication failed: {_short(exc)}") from None
-        except requests.exceptions.SSLError as exc:
-            raise self._tls_error(where, exc) from None
-        except (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout) as exc:
-            if deadline.expired:
+            with dog:
+                return request(protocol)
+        except Exception as exc:
+            if dog.fired or (deadline.expired and _is_timeout(exc)):
                 if timeout_ok:
                     raise _Expired() from None
                 raise CommandTimeout(
                     f"{where}: no answer in time while trying to {doing}"
                 ) from None
-            if isinstance(exc, requests.exceptions.ConnectTimeout):
-                raise UnreachableError(f"{where}: no answer to the TCP connection") from None
-            raise UnreachableError(
+            raise self._failure(exc, where, doing, protocol, poll) from None
+
+    def _failure(
+        self, exc: Exception, where: str, doing: str, protocol: Protocol, poll: bool
+    ) -> Exception:
+        """The typed error (or the Receive loop's signal) for a request that failed in time."""
+        if isinstance(exc, WinRMOperationTimeoutError):
+            if poll:
+                return _OperationTimeout()
+            return TransportError(f"{where}: WS-Man operation timeout while trying to {doing}")
+        if isinstance(exc, RefusedAnswer):
+            return TransportError(f"{where}: answer refused while trying to {doing}: {exc}")
+        if isinstance(exc, InvalidCredentialsError):
+            return AuthError(
+                f"{where}: the credentials were rejected (HTTP 401, winrm auth "
+                f"{self._settings.auth}, user {self.host.user!r})"
+            )
+        if isinstance(exc, PermissionError):  # requests_ntlm: no NTLM challenge came back
+            return AuthError(f"{where}: NTLM authentication failed: {_short(exc)}")
+        if isinstance(exc, requests.exceptions.SSLError):
+            return self._tls_error(where, exc)
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return UnreachableError(f"{where}: no answer to the TCP connection")
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            return UnreachableError(
                 f"{where}: no answer within {protocol.transport.read_timeout_sec}s while trying "
                 f"to {doing}"
-            ) from None
-        except requests.exceptions.ConnectionError as exc:
-            raise UnreachableError(f"{where}: {_connection_reason(exc)}") from None
-        except WSManFaultError as exc:
-            raise TransportError(
+            )
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            return UnreachableError(f"{where}: {_connection_reason(exc)}")
+        if isinstance(exc, WSManFaultError):
+            return TransportError(
                 f"{where}: WS-Man fault (HTTP {exc.code}) while trying to {doing}: "
                 f"{_short_text(exc.reason)}"
                 + (f" [code {exc.wsman_fault_code}]" if exc.wsman_fault_code else "")
-            ) from None
-        except WinRMTransportError as exc:
-            raise TransportError(
+            )
+        if isinstance(exc, WinRMTransportError):
+            return TransportError(
                 f"{where}: HTTP {exc.code} from the WinRM service while trying to {doing}"
                 + (f": {_short_text(exc.response_text)}" if exc.response_text else "")
-            ) from None
-        except (ET.ParseError, StopIteration, KeyError, ValueError, TypeError) as exc:
-            raise TransportError(
+            )
+        if isinstance(exc, (ET.ParseError, StopIteration, KeyError, ValueError, TypeError)):
+            return TransportError(
                 f"{where}: malformed WS-Man answer while trying to {doing}: {_short(exc)}"
-            ) from None
-        except WinRMError as exc:
-            raise TransportError(f"{where}: {_short(exc)} while trying to {doing}") from None
-        except requests.exceptions.RequestException as exc:
-            raise TransportError(
-                f"{where}: HTTP failure while trying to {doing}: {_short(exc)}"
-            ) from None
+            )
+        if isinstance(exc, WinRMError):
+            return TransportError(f"{where}: {_short(exc)} while trying to {doing}")
+        if isinstance(exc, requests.exceptions.RequestException):
+            return TransportError(f"{where}: HTTP failure while trying to {doing}: {_short(exc)}")
+        return exc  # a bug of kremove's: shown as it is
 
     def _tls_error(self, where: str, exc: Exception) -> TransportError:
         text = _connection_reason(exc)
@@ -476,6 +538,10 @@ class _Expired(Exception):
 
 class _OperationTimeout(Exception):
     """A Receive that the host ended with its operation-timeout fault: nothing new yet."""
+
+
+def _is_timeout(exc: Exception) -> bool:
+    return isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout))
 
 
 def _timed_out(result: CommandResult, started: float) -> CommandResult:

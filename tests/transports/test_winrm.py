@@ -5,7 +5,11 @@ it, and an emulated cmd.exe behind it."""
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -40,9 +44,13 @@ def fleet_env(winrm_fleet: WinrmFleet, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def inventory(winrm_fleet: WinrmFleet, tmp_path_factory: pytest.TempPathFactory) -> Inventory:
-    d = tmp_path_factory.mktemp("winrm")
-    return load_inventories([winrm_fleet.write_inventory(d / "fleet.yml")])
+def inventory_file(winrm_fleet: WinrmFleet, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return winrm_fleet.write_inventory(tmp_path_factory.mktemp("winrm") / "fleet.yml")
+
+
+@pytest.fixture(scope="module")
+def inventory(inventory_file: Path) -> Inventory:
+    return load_inventories([inventory_file])
 
 
 def host_of(fleet: WinrmFleet, inventory: Inventory, kind: str, **winrm: object) -> Host:
@@ -289,9 +297,14 @@ def test_scripts_go_through_a_temporary_cmd_file(winrm_fleet: WinrmFleet, clean:
     name = clean.host.name
     # Batch semantics, not a command line: %VAR% expands before "&" is parsed, %~nx0 is the file.
     script = '@echo off\nset "X=a b & c"\necho "[%X%]"\necho self=%~nx0\nexit /b 7\n'
+    first = clean.run("exit /b 0", Deadline.after(20))
     result = clean.run(script, Deadline.after(20))
-    assert result.exit_code == 7
+    assert first.exit_code == 0 and result.exit_code == 7
     assert result.stdout.startswith('"[a b & c]"\r\nself=kremove-')
+    # The first script of a shell sweeps what earlier connections may have left behind.
+    sweep = 'del /f /q "%TEMP%\\kremove-*.cmd" "%TEMP%\\kremove-*.log" '
+    assert winrm_fleet.commands_log(name)[-6].startswith(f"cmd.exe /d /q /c {sweep}")
+    assert " >nul 2>&1 & findstr /v /l /x " in winrm_fleet.commands_log(name)[-6]
     lines = winrm_fleet.commands_log(name)[-3:]
     assert lines[0].startswith('cmd.exe /d /q /c findstr /v /l /x /c:"kremove-never-matches')
     path = lines[0].split('> "', 1)[1].rstrip('"')
@@ -313,7 +326,8 @@ def test_a_long_script_never_touches_the_command_line(
     assert result.exit_code == 0
     out = result.stdout.splitlines()
     assert len(out) == 400 and out[0].startswith("line 00000") and out[-1].startswith("line 00399")
-    assert max(len(c) for c in winrm_fleet.commands_log(clean.host.name)) < 200
+    # The longest is the first write, which sweeps leftovers first (about 210 characters).
+    assert max(len(c) for c in winrm_fleet.commands_log(clean.host.name)) < 300
 
 
 def test_a_script_line_longer_than_cmd_allows_is_refused(clean: WinRMTransport):
@@ -440,3 +454,227 @@ def test_password_never_reaches_the_host_output(winrm_fleet: WinrmFleet, tmp_pat
         for secret in winrm_fleet.secrets:
             assert secret not in printed
     assert PASSWORD_ENV in winrm_fleet.env
+
+
+# -- a hostile host: what it answers is bounded in time, size and shape --------------------------
+
+# One connect and one step in a process of its own, so that a crash of the interpreter (expat's
+# stack overflow) fails the test instead of killing pytest, and the peak memory is the step's.
+ISOLATED_STEP = r"""
+import json, sys, time
+from pathlib import Path
+from orchestrator.inventory import load_inventories
+from orchestrator.secrets import SecretStore
+from orchestrator.transports.base import Deadline
+from orchestrator.transports.winrm import WinrmRun, WinRMTransport
+
+def peak_kib():
+    with open("/proc/self/status") as status:
+        return next(int(ln.split()[1]) for ln in status if ln.startswith("VmHWM:"))
+
+inventory, name, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+host = load_inventories([Path(inventory)]).hosts[name]
+t = WinRMTransport(host, WinrmRun(secrets=SecretStore()))
+t.connect(Deadline.after(20))
+before, started = peak_kib(), time.monotonic()
+try:
+    result = t.run("echo x", Deadline.after(seconds))
+    outcome = {"exit_code": result.exit_code, "timed_out": result.timed_out}
+except Exception as exc:
+    outcome = {"error": type(exc).__name__, "message": str(exc)}
+outcome["elapsed"] = time.monotonic() - started
+outcome["grew_mib"] = (peak_kib() - before) / 1024
+t.close()
+print(json.dumps(outcome))
+"""
+
+
+def isolated_step(
+    fleet: WinrmFleet, inventory_file: Path, name: str, seconds: float = 20
+) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", ISOLATED_STEP, str(inventory_file), name, str(seconds)],
+        env={**os.environ, **fleet.env},
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, (
+        f"the kremove process died (exit {done.returncode}): {done.stderr[-600:]}"
+    )
+    outcome: dict[str, object] = json.loads(done.stdout.splitlines()[-1])
+    return outcome
+
+
+@pytest.fixture
+def faulty(winrm_fleet: WinrmFleet, inventory: Inventory) -> Iterator[Host]:
+    """The clean host, reset before and after a test that injects faults into it."""
+    host = host_of(winrm_fleet, inventory, "clean")
+    winrm_fleet.reset(host.name)
+    yield host
+    winrm_fleet.reset(host.name)
+
+
+def test_an_entity_chain_is_refused_before_it_is_parsed(
+    winrm_fleet: WinrmFleet, inventory_file: Path, faulty: Host
+):
+    # 100,000 chained entities overflow expat < 2.7.0 (CVE-2024-8176): the process would die.
+    winrm_fleet.inject_fault(faulty.name, "Receive", "dtd")
+    outcome = isolated_step(winrm_fleet, inventory_file, faulty.name)
+    assert outcome["error"] == "TransportError", outcome
+    message = str(outcome["message"])
+    assert "DTD" in message and faulty.name in message and "read output" in message
+    figures.record("fault", fault="WinRM answer with a 100,000-entity DTD", status="failed (named)")
+
+
+def test_a_dtd_is_refused_inside_an_encrypted_answer_too(
+    winrm_fleet: WinrmFleet, inventory: Inventory, faulty: Host
+):
+    # Small enough to parse; NTLM seals it on plain HTTP, so only the decrypted text shows it.
+    host = host_of(winrm_fleet, inventory, "clean", scheme="http", auth="ntlm")
+    t = transport(host)
+    t.connect(Deadline.after(20))
+    winrm_fleet.inject_fault(host.name, "Receive", "dtd", size=20)
+    try:
+        with pytest.raises(TransportError, match="DTD") as caught:
+            t.run("echo x", Deadline.after(20))
+    finally:
+        t.close()
+    assert type(caught.value) is TransportError
+
+
+def test_a_dtd_in_any_encoding_is_refused() -> None:
+    from orchestrator.transports import winrm_guard
+
+    plain = b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>'
+    utf16 = plain.decode().replace("1.0", '1.0" encoding="UTF-16').encode("utf-16")
+    for body in (plain, utf16, b"<!DOCTYPE a><a/>", b"<!doctype a><a/>"):
+        with pytest.raises(winrm_guard.RefusedAnswer, match="DTD"):
+            winrm_guard.refuse_dtd(body)
+    winrm_guard.refuse_dtd(b'<?xml version="1.0"?><s:Envelope xmlns:s="u"/>')  # WS-Man: fine
+    winrm_guard.refuse_dtd(b"<s:Envelope><unclosed")  # malformed: pywinrm reports it
+
+
+@pytest.mark.parametrize(
+    ("version", "warned"),
+    [("expat_2.5.0", True), ("expat_2.6.4", True), ("expat_2.7.0", False), ("expat_2.10.1", False)],
+)
+def test_an_old_expat_is_warned_about(version: str, warned: bool) -> None:
+    from orchestrator.transports import winrm_guard
+
+    warning = winrm_guard.expat_warning(version)
+    if warned:
+        assert warning is not None and version.removeprefix("expat_") in warning
+        assert "2.7.0" in warning and "CVE-2024-8176" in warning and "\n" not in warning
+    else:
+        assert warning is None
+
+
+@pytest.mark.parametrize("action", ["Receive", "Command"])
+def test_a_trickling_host_is_cut_at_the_deadline(
+    winrm_fleet: WinrmFleet, faulty: Host, action: str
+):
+    # One byte a second never trips a per-read timeout; only kremove's own deadline ends it.
+    t = transport(faulty)
+    t.connect(Deadline.after(20))
+    winrm_fleet.inject_fault(faulty.name, action, "trickle", interval=1.0, seconds=30)
+    started = time.monotonic()
+    try:
+        result = t.run("echo x", Deadline.after(3))
+        assert result.timed_out and result.exit_code is None
+    except CommandTimeout as exc:
+        assert "no answer in time" in str(exc) and faulty.name in str(exc)
+    finally:
+        elapsed = time.monotonic() - started
+        t.close()
+    assert elapsed < 3 + 5, elapsed
+    figures.record("fault", fault=f"WinRM host trickles its {action} answer", status="timeout")
+
+
+def test_a_compressed_answer_is_refused_unread(
+    winrm_fleet: WinrmFleet, inventory_file: Path, faulty: Host
+):
+    # About 1 MiB on the wire, 1 GiB once inflated.
+    winrm_fleet.inject_fault(faulty.name, "Receive", "gzip")
+    outcome = isolated_step(winrm_fleet, inventory_file, faulty.name)
+    assert outcome.get("error") == "TransportError", outcome
+    assert "Content-Encoding: gzip" in str(outcome["message"])
+    assert float(outcome["grew_mib"]) < 200, outcome  # type: ignore[arg-type]
+    figures.record("fault", fault="WinRM gzip bomb answer", status="failed (named)")
+
+
+def test_an_answer_larger_than_the_cap_is_refused(winrm_fleet: WinrmFleet, faulty: Host):
+    from orchestrator.transports.winrm_guard import MAX_ANSWER_BYTES
+
+    t = transport(faulty)
+    t.connect(Deadline.after(20))
+    winrm_fleet.inject_fault(faulty.name, "Receive", "oversize", size=MAX_ANSWER_BYTES + 1)
+    try:
+        with pytest.raises(TransportError, match="larger than") as caught:
+            t.run("echo x", Deadline.after(20))
+    finally:
+        t.close()
+    assert type(caught.value) is TransportError and faulty.name in str(caught.value)
+    figures.record("fault", fault="WinRM answer over the size cap", status="failed (named)")
+
+
+def test_big_output_still_arrives_in_envelopes_within_the_cap(clean: WinRMTransport):
+    # 3 MiB of output (the script types itself): the host splits it over Receives of at most
+    # the MaxEnvelopeSize asked for, as Windows does.
+    script = '@echo off\ntype "%~f0"\nexit /b 0\n' + f"rem {'y' * 1000}\n" * 3200
+    result = clean.run(script, Deadline.after(60))
+    assert result.exit_code == 0 and not result.truncated
+    assert result.stdout == script.replace("\n", "\r\n")
+
+
+# -- temporary scripts and logs never stay behind ------------------------------------------------
+
+
+def test_a_connection_dropped_mid_step_leaves_no_script(winrm_fleet: WinrmFleet, faulty: Host):
+    t = transport(faulty)
+    t.connect(Deadline.after(20))
+    # The script is written (first Command), then its run is dropped with the connection.
+    winrm_fleet.inject_fault(faulty.name, "Command", "drop", after=1)
+    try:
+        with pytest.raises(UnreachableError):
+            t.run("@echo off\necho secret-holding script\n", Deadline.after(20))
+        assert winrm_fleet.scripts(faulty.name)  # it was on the host
+        assert winrm_fleet.leftovers(faulty.name) == []
+    finally:
+        t.close()
+    figures.record("fault", fault="WinRM connection dropped mid-step", status="unreachable")
+
+
+def test_a_script_left_behind_is_removed_at_the_next_contact(winrm_fleet: WinrmFleet, faulty: Host):
+    t = transport(faulty)
+    t.connect(Deadline.after(20))
+    # Every later command is dropped too: the script run, its deletion, the sweep at close.
+    winrm_fleet.inject_fault(faulty.name, "Command", "drop", after=1, count=3)
+    try:
+        with pytest.raises(UnreachableError):
+            t.run("@echo off\necho secret-holding script\n", Deadline.after(20))
+    finally:
+        t.close()
+    assert len(winrm_fleet.leftovers(faulty.name)) == 1
+    winrm_fleet.clear_faults(faulty.name)
+    again = transport(faulty)  # the next run's connection
+    again.connect(Deadline.after(20))
+    try:
+        assert again.run("echo next", Deadline.after(20)).stdout == "next\r\n"
+    finally:
+        again.close()
+    assert winrm_fleet.leftovers(faulty.name) == []
+
+
+def test_a_timed_out_script_is_removed_when_the_connection_closes(
+    winrm_fleet: WinrmFleet, faulty: Host
+):
+    t = transport(faulty)
+    t.connect(Deadline.after(20))
+    try:
+        result = t.run("@echo off\ntimeout /t 120 /nobreak >nul\n", Deadline.after(2))
+        assert result.timed_out
+    finally:
+        t.close()  # no further step: closing cleans up
+    assert winrm_fleet.leftovers(faulty.name) == []
