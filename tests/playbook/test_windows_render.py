@@ -387,16 +387,31 @@ def test_failure_report_lines_are_single_commands(playbooks: PlaybookSet) -> Non
     command, redirects = run_line(text, ">&2 echo kremove: msiexec /x")
     assert redirects == [">&2"]
     # KREMOVE_RC is unset in the model, so the code prints as nothing here.
-    assert command == (
-        rf"echo kremove: msiexec /x {KES} for kes-windows exited ; "
-        r"full log: C:\Windows\Temp\kremove-x.log"
-    )
+    assert command == rf"echo kremove: msiexec /x {KES} for kes-windows exited"
     for code in ("0", "3010", "1641", "1605"):
-        assert f'if "%KREMOVE_RC%"=="{code}" exit /b {code}' in text
+        assert f'if "%KREMOVE_RC%"=="{code}" goto kremove_end' in text
     assert "find.exe /c" in text and "findstr.exe /n" in text and "GTR %KREMOVE_SKIP%" in text
     assert "set /a KREMOVE_SKIP=KREMOVE_LINES-40" in text
     assert text.splitlines()[-1] == "exit /b %KREMOVE_RC%"
-    assert "kremove-27534751-4A40-48BD-B393-BC3BF28C876E.log" in text
+
+
+def test_the_msiexec_log_is_private_and_deleted_on_every_path(playbooks: PlaybookSet) -> None:
+    # The verbose log names the product and its properties. It goes next to the script (the
+    # login user's own %TEMP%, under the script's random name: nobody can guess or pre-create
+    # it), and once msiexec has returned every path ends at the one line that deletes it.
+    for secret in (None, Secret("pw", "pw")):
+        ctx = context(playbooks, msi_finding(), secret)
+        text = render(playbooks, "msiexec-uninstall", ctx).text
+        assert 'set "KREMOVE_LOG=%~dpn0.log"' in text
+        assert "WINDIR" not in text and "27534751-4A40-48BD-B393-BC3BF28C876E.log" not in text
+        lines = text.split("\n")
+        after = lines[next(i for i, ln in enumerate(lines) if "msiexec.exe" in ln) :]
+        exits = [i for i, ln in enumerate(after) if re.match(r"(.*\s)?exit /b", ln)]
+        assert len(exits) == 1, exits  # one way out
+        assert after[exits[0] - 1] == 'del /f /q "%KREMOVE_LOG%" >nul 2>&1'
+        assert after[exits[0] - 3] == ":kremove_end"
+        gotos = {ln.rpartition(" goto ")[2] for ln in after if " goto " in ln}
+        assert gotos == {"kremove_end", "kremove_report"}
 
 
 HOSTILE_TEXT = [
