@@ -738,6 +738,37 @@ def _insecure(hosts: Sequence[Host]) -> list[str]:
     return names
 
 
+def _plain_http(hosts: Sequence[Host]) -> list[str]:
+    """WinRM hosts over plain HTTP whose login does not prove the host (all but Kerberos): NTLM
+    seals the messages, but nothing shows the answer comes from the host meant. Said out loud,
+    and kept with the run, as unchecked certificates are."""
+    chosen = [
+        h
+        for h in hosts
+        if h.transport == "winrm" and h.winrm.scheme == "http" and h.winrm.auth != "kerberos"
+    ]
+    names = [h.name for h in chosen]
+    if names:
+        auths = "/".join(sorted({h.winrm.auth.upper() for h in chosen}))
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        err.print(
+            f"[yellow]kremove: WinRM over plain HTTP with {auths} for {len(names)} "
+            f"host{'s' if len(names) != 1 else ''}: {_safe(shown)} (messages are encrypted, but "
+            "no certificate proves the host is the one meant; use https)[/]"
+        )
+    return names
+
+
+def _old_expat(hosts: Sequence[Host]) -> None:
+    """Before talking WinRM: say so when this Python's XML parser predates CVE-2024-8176's fix."""
+    if any(h.transport == "winrm" for h in hosts):
+        from orchestrator.transports.winrm_guard import expat_warning
+
+        warning = expat_warning()
+        if warning:
+            err.print(f"[yellow]{_safe(warning)}[/]")
+
+
 def _exit_code(result: RunResult) -> int:
     if result.stop == "halted":
         return st.EXIT_HALTED
@@ -755,7 +786,9 @@ def _run_meta(
     password_file: Path | None,
 ) -> dict[str, Any]:
     """What a run keeps about itself: how to select the same hosts again for --resume and --plan
-    (no secret values), each host's groups for reports, and where certificates go unchecked."""
+    (no secret values), each host's groups for reports, where certificates go unchecked and where
+    WinRM goes over plain HTTP."""
+    _old_expat(hosts)
     return {
         "inventory": [str(p.resolve()) for p in inventory],
         "limit": limit,
@@ -764,6 +797,7 @@ def _run_meta(
         "uninstall_password_file": None if password_file is None else str(password_file),
         "groups": {h.name: list(h.groups) for h in hosts},
         "tls_validation_off": _insecure(hosts),
+        "plain_http": _plain_http(hosts),
     }
 
 

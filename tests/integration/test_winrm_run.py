@@ -297,3 +297,57 @@ def test_basic_over_http_inventory_is_refused(fleet: WinrmFleet, tmp_path: Path)
     done = kremove(tmp_path, fleet, "detect", "-i", str(tmp_path / "basic.yml"))
     assert done.returncode == 2
     assert "clear text" in done.stderr
+
+
+def test_no_script_or_msiexec_log_stays_on_any_host(
+    fleet: WinrmFleet, home: Path, first_run: tuple[dict[str, Any], float]
+):
+    # After removals that failed (1603), succeeded, asked for a reboot and hung until terminated:
+    # the .cmd files (one held the uninstall password) and msiexec's verbose logs are gone.
+    runs = [e for h in fleet.hosts for e in fleet.log(h.name) if e["event"] == "msiexec"]
+    assert {e["exit_code"] for e in runs} >= {0, 1603, 3010}
+    for h in fleet.hosts:
+        if h.kind not in ("unreachable", "bad_certificate"):
+            assert fleet.leftovers(h.name) == [], h.name
+
+
+def test_a_hostile_host_fails_alone_and_the_run_goes_on(
+    winrm_fleet_factory: Callable[..., WinrmFleet], tmp_path: Path
+):
+    # A DOCTYPE with 100,000 chained entities crashes expat < 2.7.0 (CVE-2024-8176) and with it
+    # the whole kremove process: the run would stay "running" and every host be abandoned.
+    hostile_fleet = winrm_fleet_factory({"kes_and_agent": 1, "clean": 1})
+    hostile, clean = (h.name for h in hostile_fleet.hosts)
+    inventory = hostile_fleet.write_inventory(tmp_path / "fleet.yml")
+    hostile_fleet.inject_fault(hostile, "Receive", "dtd", count=100)
+    done = kremove(tmp_path, hostile_fleet, "run", "-i", str(inventory), "--yes", "--json")
+    assert done.returncode == 1, f"exit {done.returncode}: {done.stderr[-800:]}"
+    doc = json.loads(done.stdout)
+    assert statuses(doc) == {hostile: "failed", clean: "clean"}
+    reason = next(h["reason"] for h in doc["hosts"] if h["host"] == hostile)
+    assert "DTD" in reason and hostile in reason
+    shown = kremove(tmp_path, hostile_fleet, "runs", "show", doc["run"], "--json")
+    assert json.loads(shown.stdout)["status"] != "running"
+
+
+def test_plain_http_and_an_old_expat_are_said_and_recorded(fleet: WinrmFleet, tmp_path: Path):
+    import pyexpat
+
+    inventory = fleet.write_inventory(tmp_path / "http.yml", include=["clean"], scheme="http")
+    name = fleet.by_kind("clean")[0].name
+    done = kremove(tmp_path, fleet, "plan", "-i", str(inventory), "--json")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    plain = [ln for ln in lines if "plain HTTP" in ln]
+    assert len(plain) == 1 and name in plain[0] and "ntlm" in plain[0].lower()
+    version = tuple(int(n) for n in pyexpat.EXPAT_VERSION.removeprefix("expat_").split("."))
+    expat = [ln for ln in lines if "expat" in ln]
+    assert len(expat) == (1 if version < (2, 7, 0) else 0), done.stderr
+    plan = json.loads(done.stdout)["plan"]
+    shown = kremove(tmp_path, fleet, "runs", "show", plan, "--json")
+    meta = json.loads(shown.stdout)["meta"]
+    assert meta["plain_http"] == [name] and meta["tls_validation_off"] == []
+    # Over HTTPS neither is said about the host (the expat line is about this machine).
+    https = fleet.write_inventory(tmp_path / "https.yml", include=["clean"])
+    done = kremove(tmp_path, fleet, "plan", "-i", str(https), "--json")
+    assert done.returncode == 0 and "plain HTTP" not in done.stderr
