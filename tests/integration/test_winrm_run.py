@@ -351,3 +351,23 @@ def test_plain_http_and_an_old_expat_are_said_and_recorded(fleet: WinrmFleet, tm
     https = fleet.write_inventory(tmp_path / "https.yml", include=["clean"])
     done = kremove(tmp_path, fleet, "plan", "-i", str(https), "--json")
     assert done.returncode == 0 and "plain HTTP" not in done.stderr
+
+
+def test_a_trickling_host_ends_timeout_at_its_deadline(
+    winrm_fleet_factory: Callable[..., WinrmFleet], tmp_path: Path
+):
+    # One byte a second never trips a per-read timeout: only the host deadline can end it (the
+    # host trickles for 60 s; before the fix the host took that long).
+    trickle_fleet = winrm_fleet_factory({"kes_and_agent": 1, "clean": 1})
+    slow, clean = (h.name for h in trickle_fleet.hosts)
+    inventory = trickle_fleet.write_inventory(tmp_path / "fleet.yml")
+    trickle_fleet.inject_fault(slow, "Receive", "trickle", interval=1.0, seconds=60)
+    started = time.monotonic()
+    done = kremove(
+        tmp_path, trickle_fleet, "detect", "-i", str(inventory), "--json", "--host-timeout", "4"
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    assert statuses(json.loads(done.stdout)) == {slow: "timeout", clean: "clean"}
+    assert elapsed < 4 + 5 + 3, elapsed  # the deadline, cleanup, and kremove's own start
+    assert trickle_fleet.leftovers(slow) == []
