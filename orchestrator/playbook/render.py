@@ -78,6 +78,24 @@ class _Captured(Exception):
         )
 
 
+class _Reserved(_Captured):
+    """A value from outside (an inventory var, a catalog string) holds a placeholder's marker."""
+
+    def __init__(self) -> None:
+        Exception.__init__(
+            self,
+            "a value holds U+FDD0 or U+FDD1, characters reserved for kremove's secret "
+            "placeholders; remove them from the inventory, catalog or host data",
+        )
+
+
+def _captured_or_reserved(value: str) -> _Captured:
+    placeholders = _rendering.get()
+    if placeholders is not None and placeholders.nonce in value:
+        return _Captured()
+    return _Reserved()
+
+
 class _Placeholders:
     """The secrets one render output, in order, each behind a placeholder unique to the render."""
 
@@ -111,7 +129,7 @@ def _marked(value: Any) -> bool:
 def _refuse_markers(value: Any, depth: int = 0) -> None:
     """Refuse a placeholder's text, also inside lists and mappings (``[x] | shjoin``)."""
     if _marked(value):
-        raise _Captured()
+        raise _captured_or_reserved(value)
     if depth > 8:  # deeper data is not something a filter quotes into a command
         return
     if isinstance(value, list | tuple | set | frozenset):
@@ -130,7 +148,7 @@ def _refuse_reading(obj: Any) -> None:
             "{{ value | sh }} or {{ value | cmd }}, or test it with 'is none'"
         )
     if _marked(obj):
-        raise _Captured()
+        raise _captured_or_reserved(obj)
 
 
 class _Sandbox(ImmutableSandboxedEnvironment):
@@ -184,7 +202,7 @@ def _finalize(value: Any) -> Any:
             raise _Unquoted(f"secret {value.name!r} can only be output while a command renders")
         return placeholders.put(value)
     if _marked(value):
-        raise _Captured()
+        raise _captured_or_reserved(value)
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     raise _Unquoted(

@@ -332,10 +332,18 @@ PASSWORD = st.text(
     alphabet=st.characters(blacklist_characters='\x00\r\n\x1a"', blacklist_categories=["Cs"]),
     min_size=1,
 )
+# A login is rendered as a value, in which the two noncharacters that mark a secret's placeholder
+# are refused (test_a_login_holding_a_placeholder_marker_is_refused_in_one_line).
+LOGIN = st.text(
+    alphabet=st.characters(
+        blacklist_characters='\x00\r\n\x1a"\ufdd0\ufdd1', blacklist_categories=["Cs"]
+    ),
+    min_size=1,
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(password=PASSWORD, login=PASSWORD)
+@given(password=PASSWORD, login=LOGIN)
 def test_any_kes_password_reaches_msiexec_unchanged(
     playbooks: PlaybookSet, password: str, login: str
 ) -> None:
@@ -363,6 +371,16 @@ def test_a_product_code_that_is_not_a_guid_never_reaches_msiexec(
     cmd = render(playbooks, "msiexec-uninstall", context(playbooks, msi_finding(code=code)))
     assert "msiexec.exe" not in cmd.text and code not in cmd.text
     assert cmd.text.splitlines()[-1] == "exit /b 1"
+
+
+@pytest.mark.parametrize("marker", ["\ufdd0", "\ufdd1"])
+def test_a_login_holding_a_placeholder_marker_is_refused_in_one_line(
+    playbooks: PlaybookSet, marker: str
+) -> None:
+    ctx = context(playbooks, msi_finding(), Secret("pw-kept", "pw"), login=f"adm{marker}in")
+    with pytest.raises(PlaybookError, match="reserved for kremove's secret placeholders") as caught:
+        render(playbooks, "msiexec-uninstall", ctx)
+    assert "\n" not in str(caught.value) and "captured" not in str(caught.value)
 
 
 def test_a_login_with_a_double_quote_is_refused(playbooks: PlaybookSet) -> None:
