@@ -159,7 +159,9 @@ def test_a_full_disk_stops_the_run_cleanly_and_the_ledger_still_verifies(
 ) -> None:
     disk = tmp_path / "small"
     disk.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(disk)], check=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=600k,mode=0700", "tmpfs", str(disk)], check=True
+    )
     try:
         ledger = disk / "ledger.db"
         extra = playbook(tmp_path, "head -c 60000 /dev/urandom | base64")  # ~80 KB a step
