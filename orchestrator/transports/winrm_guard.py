@@ -145,7 +145,9 @@ def _pool_classes(guard: HttpGuard) -> dict[str, type[urllib3.connectionpool.HTT
     }
 
 
-class _HttpConnection(urllib3.connection.HTTPConnection):
+class _Guarded(urllib3.connection.HTTPConnection):
+    """Both connection classes: the host's watchdog sees the socket, and answers are bounded."""
+
     guard: ClassVar[HttpGuard]
 
     def _new_conn(self) -> socket.socket:
@@ -163,22 +165,12 @@ class _HttpConnection(urllib3.connection.HTTPConnection):
         return _bounded(super().getresponse())
 
 
-class _HttpsConnection(urllib3.connection.HTTPSConnection):
-    guard: ClassVar[HttpGuard]
+class _HttpConnection(_Guarded):
+    pass
 
-    def _new_conn(self) -> socket.socket:
-        sock = super()._new_conn()
-        self.guard.track(self, sock)
-        return sock
 
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self.guard.forget(self)
-
-    def getresponse(self) -> urllib3.response.HTTPResponse:  # type: ignore[override]
-        return _bounded(super().getresponse())
+class _HttpsConnection(_Guarded, urllib3.connection.HTTPSConnection):
+    pass
 
 
 def _bounded(response: urllib3.response.HTTPResponse) -> urllib3.response.HTTPResponse:
