@@ -105,7 +105,10 @@ class _State:
 app = typer.Typer(
     name="kremove",
     help="Find and remove Kaspersky products across a fleet; keep a ledger of every host's result.",
-    epilog="Example: kremove detect -i inventories/localhost.yml",
+    epilog="Example: kremove detect -i inventories/localhost.yml\n\n"
+    "Environment: KREMOVE_LEDGER (the ledger's path), KREMOVE_SSH_CONFIG (another ssh config; "
+    "Match exec is never run), KREMOVE_SECRETS_DIR (secret files an inventory names must lie "
+    "inside it), KREMOVE_SIGN_KEY_ENV (see --sign-key-env).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",

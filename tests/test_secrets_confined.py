@@ -98,3 +98,8 @@ def test_the_cli_refuses_before_anything_connects(tmp_path: Path) -> None:
     assert len(lines) == 1 and "outside KREMOVE_SECRETS_DIR" in lines[0], done.stderr
     assert "operator-token-value" not in done.stdout + done.stderr
     assert os.path.exists(outside)
+
+
+def test_the_setting_is_named_in_help(tmp_path: Path) -> None:
+    done = kremove("--help", cwd=tmp_path)
+    assert done.returncode == 0 and "KREMOVE_SECRETS_DIR" in done.stdout
