@@ -532,14 +532,14 @@ def test_any_text_printed_has_its_controls_spelled_out() -> None:
     """The net under every print: text that no command made safe still drives nothing."""
     from rich.table import Table
 
-    from orchestrator import cli
+    from orchestrator.cli import console
 
     table = Table()
     table.add_column("host")
     table.add_row("db\x1b[2J\u202e01")
-    with cli.out.capture() as captured:
-        cli.out.print("web\x1b]0;pwned-01\x9b31m")
-        cli.out.print(table)
+    with console.out.capture() as captured:
+        console.out.print("web\x1b]0;pwned-01\x9b31m")
+        console.out.print(table)
     text = captured.get()
     assert RAW_CONTROL.findall(text) == []
     assert "web\\x1b]0;pwned-01\\x9b31m" in text and "db\\x1b[2J\\u202e01" in text

@@ -1,0 +1,70 @@
+"""kremove detect: the read-only scan, recorded as a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from orchestrator.cli.options import (
+    AcceptKeysOpt,
+    ForksOpt,
+    HostTimeoutOpt,
+    InventoryOpt,
+    JsonOpt,
+    LedgerOpt,
+    LimitOpt,
+    PlaybooksOpt,
+)
+
+app = typer.Typer()
+
+
+@app.command(epilog="Example: kremove detect -i inventories/localhost.yml --json")
+def detect(
+    inventory: list[Path] = InventoryOpt,
+    limit: str | None = LimitOpt,
+    forks: int = ForksOpt,
+    host_timeout: float = HostTimeoutOpt,
+    playbooks: list[Path] = PlaybooksOpt,
+    accept_new_hostkeys: bool = AcceptKeysOpt,
+    ledger: Path | None = LedgerOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Read-only scan: which Kaspersky products are on each host. Recorded as a run in the ledger.
+
+    Exit 0 when every host is clean, 1 when a product was found or a host could not be scanned.
+    SSH host keys are checked against ~/.ssh/known_hosts, the inventory's known_hosts and the keys
+    kremove pinned (known_hosts beside the ledger).
+    """
+    from orchestrator.cli import session
+    from orchestrator.cli.console import print_result, progress
+    from orchestrator.engine import runner
+    from orchestrator.engine import status as st
+    from orchestrator.engine.settings import RunSettings
+    from orchestrator.ledger import resolve_ledger_path
+    from orchestrator.playbook.loader import load_playbooks
+
+    inv, hosts = session.load(inventory, limit)
+    content = load_playbooks(playbooks)
+    ledger_path = resolve_ledger_path(ledger)
+    secrets, connector = session.connect_setup(inv, hosts, ledger_path, accept_new_hostkeys)
+    settings = RunSettings(inventory=tuple(inventory), limit=limit, playbooks=tuple(playbooks))
+    with session.book(ledger_path) as book, progress(len(hosts), "detect") as on_event:
+        result = runner.detect(
+            hosts,
+            playbooks=content,
+            ledger=book,
+            info=session.run_info(inv),
+            connector=connector,
+            secrets=secrets,
+            forks=forks,
+            host_timeout=host_timeout,
+            on_event=on_event,
+            meta=session.run_meta(hosts, settings),
+        )
+        path = book.path
+    print_result(result, path, as_json)
+    raise typer.Exit(
+        st.exit_code([o.status for o in result.outcomes], interrupted=result.interrupted)
+    )

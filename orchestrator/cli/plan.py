@@ -1,0 +1,229 @@
+"""kremove plan: the dry run saved in the ledger, or --offline the steps per platform."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from orchestrator.cli.options import (
+    AcceptKeysOpt,
+    ForksOpt,
+    HostTimeoutOpt,
+    InventoryOpt,
+    JsonOpt,
+    LedgerOpt,
+    LimitOpt,
+    PasswordEnvOpt,
+    PasswordFileOpt,
+    PlaybooksOpt,
+)
+
+if TYPE_CHECKING:
+    from orchestrator.engine.offline import PlatformPlan
+    from orchestrator.engine.settings import RunSettings
+    from orchestrator.inventory.model import Host, Inventory
+    from orchestrator.ledger import HostRecord
+    from orchestrator.playbook.loader import PlaybookSet
+
+app = typer.Typer()
+
+_OfflineOpt = typer.Option(
+    False,
+    "--offline",
+    help="Do not connect: show the steps every catalog product would get on each platform "
+    "(for a change board).",
+)
+
+
+@app.command(
+    "plan",
+    epilog="Example: kremove plan -i fleet.yml --limit canary   then   kremove run --plan PLAN_ID",
+)
+def plan_command(
+    inventory: list[Path] = InventoryOpt,
+    limit: str | None = LimitOpt,
+    offline: bool = _OfflineOpt,
+    forks: int = ForksOpt,
+    host_timeout: float = HostTimeoutOpt,
+    uninstall_password_env: str | None = PasswordEnvOpt,
+    uninstall_password_file: Path | None = PasswordFileOpt,
+    playbooks: list[Path] = PlaybooksOpt,
+    accept_new_hostkeys: bool = AcceptKeysOpt,
+    ledger: Path | None = LedgerOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """The dry run: connect, run only read-only steps, and show per host what was found, the exact
+    commands the removal would send in order (secrets masked) and the status to expect.
+
+    The plan is saved in the ledger; `kremove run --plan PLAN_ID` executes exactly these steps.
+    """
+    from orchestrator.cli.session import load
+    from orchestrator.engine.offline import offline_plan
+    from orchestrator.engine.settings import RunSettings
+    from orchestrator.playbook.loader import load_playbooks
+
+    inv, hosts = load(inventory, limit)
+    content = load_playbooks(playbooks)
+    if offline:
+        _print_offline(offline_plan(hosts, content), as_json)
+        return
+    settings = RunSettings(
+        inventory=tuple(inventory),
+        limit=limit,
+        playbooks=tuple(playbooks),
+        uninstall_password_env=uninstall_password_env,
+        uninstall_password_file=uninstall_password_file,
+        forks=forks,
+        host_timeout=host_timeout,
+    )
+    _execute(inv, hosts, content, settings, accept_new_hostkeys, ledger, as_json)
+
+
+def _execute(
+    inv: Inventory,
+    hosts: list[Host],
+    content: PlaybookSet,
+    settings: RunSettings,
+    accept_new_hostkeys: bool,
+    ledger: Path | None,
+    as_json: bool,
+) -> None:
+    from orchestrator.cli import session
+    from orchestrator.cli.console import progress
+    from orchestrator.engine import runner
+    from orchestrator.ledger import resolve_ledger_path
+
+    ledger_path = resolve_ledger_path(ledger)
+    secrets, connector = session.connect_setup(inv, hosts, ledger_path, accept_new_hostkeys)
+    template_secrets = session.uninstall_password(
+        secrets, settings.uninstall_password_env, settings.uninstall_password_file
+    )
+    meta = session.run_meta(hosts, settings)
+    with session.book(ledger_path) as book, progress(len(hosts), "plan") as on_event:
+        result = runner.plan(
+            hosts,
+            playbooks=content,
+            ledger=book,
+            info=session.run_info(inv),
+            connector=connector,
+            secrets=secrets,
+            template_secrets=template_secrets,
+            forks=settings.forks,
+            host_timeout=settings.host_timeout,
+            on_event=on_event,
+            meta=meta,
+        )
+        record = book.get_run(result.run_id)
+        path = book.path
+    _print_plan(result.run_id, result.counts, record.hosts, path, as_json)
+    raise typer.Exit(session.exit_code(result))
+
+
+def _print_plan(
+    plan_id: str,
+    counts: dict[str, int],
+    hosts: Sequence[HostRecord],
+    ledger_path: Path,
+    as_json: bool,
+) -> None:
+    from orchestrator.cli.console import finding_label, out, print_json, safe, styled
+    from orchestrator.cli.context import current
+
+    summary = plan_summary(hosts)
+    if current().quiet and not as_json:
+        out.print(safe(summary["text"]))
+        out.print(f"plan {plan_id}: kremove run --plan {plan_id}")
+        return
+    if as_json:
+        print_json(
+            {
+                "plan": plan_id,
+                "counts": counts,
+                "summary": summary,
+                "hosts": [
+                    {
+                        "host": h.host,
+                        "status": h.status,
+                        "reason": h.reason,
+                        "findings": h.findings,
+                        "steps": h.plan or [],
+                    }
+                    for h in hosts
+                ],
+            }
+        )
+        return
+    for h in hosts:
+        out.print(
+            f"[bold]{safe(h.host)}[/]  {styled(h.status or 'pending')}  {safe(h.reason or '')}"
+        )
+        for f in h.findings:
+            if f.get("kind") == "installed":
+                out.print(f"  found  {safe(finding_label(f))}")
+        for n, step in enumerate(h.plan or [], 1):
+            flags = "read-only" if step["readonly"] else "CHANGES"
+            become = ", sudo" if step.get("become") else ""
+            out.print(f"  {n}. {safe(step['step'])}  ({flags}{become})")
+            _print_command(step["command"])
+    out.print(safe(summary["text"]))
+    out.print(
+        f"plan [bold]{plan_id}[/] saved in {ledger_path}; execute exactly these steps with: "
+        f"kremove run --plan {plan_id}"
+    )
+
+
+def _print_command(command: object) -> None:
+    from orchestrator.cli.console import out, safe
+
+    for line in str(command).splitlines():
+        out.print(f"       {safe(line)}")
+
+
+def plan_summary(hosts: Sequence[HostRecord]) -> dict[str, Any]:
+    """One sentence for the change board (what would be removed from how many hosts, and the
+    hosts not planned by status), with the same facts as data."""
+    from orchestrator.cli.console import finding_label
+    from orchestrator.engine import status as st
+
+    removals: dict[str, set[str]] = {}
+    statuses: dict[str, int] = {}
+    for h in hosts:
+        if h.status != st.PLANNED:
+            statuses[h.status or "pending"] = statuses.get(h.status or "pending", 0) + 1
+            continue
+        for f in h.findings:
+            if f.get("kind") == "installed":
+                removals.setdefault(finding_label(f), set()).add(h.host)
+    parts = [
+        f"{what} from {len(names)} host{'s' if len(names) != 1 else ''}"
+        for what, names in sorted(removals.items())
+    ]
+    text = ("would remove " + ", ".join(parts)) if parts else "nothing to remove"
+    if statuses:
+        text += "; " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
+    return {
+        "text": text,
+        "removals": {what: sorted(names) for what, names in removals.items()},
+        "statuses": statuses,
+    }
+
+
+def _print_offline(plans: Sequence[PlatformPlan], as_json: bool) -> None:
+    from orchestrator.cli.console import out, print_json, safe
+
+    if as_json:
+        print_json({"offline": True, "platforms": {p.platform: p.to_dict() for p in plans}})
+        return
+    for p in plans:
+        names = ", ".join(p.hosts[:5]) + (" ..." if len(p.hosts) > 5 else "")
+        out.print(
+            f"[bold]{p.platform}[/]: {len(p.hosts)} hosts ({safe(names)}); "
+            "if every catalog product were found, in this order:"
+        )
+        for n, step in enumerate(p.steps, 1):
+            out.print(f"  {n}. {safe(step.step)}")
+            _print_command(step.command)
+    out.print("offline plan: nothing was contacted; run kremove plan to see what each host has")

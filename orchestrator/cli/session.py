@@ -1,0 +1,188 @@
+"""What a command sets up around its one engine call: the hosts, the ledger, secrets and
+transports, who is running it; and the one place a wave's result becomes an exit code.
+
+Imported inside command functions only: it loads the inventory, ledger and secrets code.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shlex
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from orchestrator.cli.console import err, plural, safe, warn_hosts
+from orchestrator.cli.context import current
+from orchestrator.engine import runner
+from orchestrator.engine import settings as run_settings
+from orchestrator.engine import status as st
+from orchestrator.engine.outcome import RunResult
+from orchestrator.errors import InputError
+from orchestrator.inventory import load_inventories, select
+from orchestrator.inventory.model import Host, Inventory, SecretRef
+from orchestrator.ledger import Ledger, resolve_ledger_path
+from orchestrator.playbook.quoting import utf16le_hex
+from orchestrator.secrets import Secret, SecretStore
+from orchestrator.transports import Connector
+
+
+def load(paths: Sequence[Path], limit: str | None) -> tuple[Inventory, list[Host]]:
+    inv = load_inventories(list(paths))
+    return inv, select(inv, limit, Path.cwd())
+
+
+def sign_key(env_name: str | None) -> bytes | None:
+    if not env_name:
+        return None
+    value = os.environ.get(env_name)
+    if not value:
+        raise InputError(f"--sign-key-env: environment variable {env_name} is not set or empty")
+    return value.encode("utf-8")
+
+
+def book(path: Path, sign_key_env: str | None = None) -> Ledger:
+    """The ledger, with the signing key when one is configured; what opening it changed is said."""
+    ledger = Ledger.open(path, sign_key(sign_key_env or current().sign_key_env))
+    for note in ledger.notes:
+        err.print(f"[yellow]kremove: note: {safe(note)}[/]")
+    return ledger
+
+
+def open_existing(option: Path | None, sign_key_env: str | None = None) -> Ledger:
+    """Reading commands never create a ledger: a wrong path should say so, not show nothing."""
+    path = resolve_ledger_path(option)
+    if not path.exists():
+        raise InputError(
+            f"no ledger at {path}; run a scan first (kremove detect -i FILE), or point --ledger "
+            "or KREMOVE_LEDGER at an existing one"
+        )
+    return book(path, sign_key_env)
+
+
+def run_meta(hosts: Sequence[Host], settings: run_settings.RunSettings) -> dict[str, Any]:
+    """The run's record of itself (engine/settings.py), with what it keeps said out loud first:
+    an old XML parser, unchecked certificates, WinRM over plain HTTP."""
+    _old_expat(hosts)
+    names = run_settings.unchecked_certificates(hosts)
+    if names:
+        warn_hosts(
+            f"certificate validation is OFF (inventory cert_validation: false) "
+            f"for {plural(len(names), 'WinRM host')}: {safe(_shown(names))}"
+        )
+    chosen = run_settings.plain_http(hosts)
+    if chosen:
+        auths = "/".join(sorted({h.winrm.auth.upper() for h in chosen}))
+        warn_hosts(
+            f"WinRM over plain HTTP with {auths} for {plural(len(chosen), 'host')}: "
+            f"{safe(_shown([h.name for h in chosen]))} (messages are encrypted, but "
+            "no certificate proves the host is the one meant; use https)"
+        )
+    return run_settings.run_meta(hosts, settings)
+
+
+def _shown(names: Sequence[str]) -> str:
+    return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+
+
+def _old_expat(hosts: Sequence[Host]) -> None:
+    """Before talking WinRM: say so when this Python's XML parser predates CVE-2024-8176's fix."""
+    if any(h.transport == "winrm" for h in hosts):
+        from orchestrator.transports.winrm_guard import expat_warning
+
+        warning = expat_warning()
+        if warning:
+            err.print(f"[yellow]{safe(warning)}[/]")
+
+
+def exit_code(result: RunResult) -> int:
+    if result.stop == "halted":
+        return st.EXIT_HALTED
+    if result.stop == "window":
+        return st.EXIT_WINDOW
+    return st.exit_code([o.status for o in result.outcomes], interrupted=result.interrupted)
+
+
+def confirm_batch(done: int, total: int) -> bool:
+    return typer.confirm(f"{done} of {total} batches done. Start the next batch?", err=True)
+
+
+def uninstall_password(
+    secrets: SecretStore, env: str | None, file: Path | None
+) -> dict[str, Secret]:
+    if env and file:
+        raise InputError("give the uninstall password once: --uninstall-password-env or -file")
+    if not env and not file:
+        return {}
+    ref = SecretRef(env=env) if env else SecretRef(file=str(file))
+    secret = secrets.get(ref, "uninstall password", kind="uninstall password")
+    secrets.redactor.add(secret.derive(utf16le_hex))  # as Network Agent receives it
+    return {"uninstall_password": secret}
+
+
+def confirm_changes(count: int, yes: bool) -> None:
+    if yes:
+        return
+    if not can_prompt():
+        raise InputError(
+            "kremove run changes hosts and there is no terminal to confirm it on; review with "
+            "kremove detect first, then pass --yes"
+        )
+    question = f"Remove Kaspersky products from {plural(count, 'host')}?"
+    if not typer.confirm(question, default=False, err=True):
+        raise InputError("not confirmed; nothing was changed")
+
+
+def connect_setup(
+    inv: Inventory, hosts: Sequence[Host], ledger_path: Path, accept_new_hostkeys: bool
+) -> tuple[SecretStore, Connector]:
+    """Fetch every secret and check every key and route now, before a run is recorded.
+
+    paramiko and pywinrm take ~0.3 s to import: only runs with SSH or WinRM hosts pay for them."""
+    secrets = SecretStore(prompt=_prompt if can_prompt() else None)
+    winrm = None
+    if any(h.transport == "winrm" for h in hosts):
+        from orchestrator.transports.winrm import WinrmRun
+
+        winrm = WinrmRun(secrets=secrets)
+        winrm.preflight(hosts)  # e.g. Basic over plain HTTP: refused before any secret is read
+    secrets.preload(hosts)
+    ssh = None
+    if any(h.transport == "ssh" for h in hosts):
+        from orchestrator.transports.hostkeys import KnownHosts
+        from orchestrator.transports.ssh import SshRun
+        from orchestrator.transports.sshconfig import SshConfig
+
+        ssh = SshRun(
+            secrets=secrets,
+            known_hosts=KnownHosts.default(ledger_path.parent / "known_hosts"),
+            inventory=inv.hosts,
+            config=SshConfig.default(),
+            accept_new_hostkeys=accept_new_hostkeys,
+        )
+        ssh.preflight(hosts)
+        for host in hosts:  # jump hosts' own secrets, when they are not selected themselves
+            for hop in ssh.route(host).hops:
+                secrets.preload([hop.host])
+    return secrets, Connector(ssh, winrm)
+
+
+def can_prompt() -> bool:
+    return sys.stdin.isatty() and not os.environ.get("CI")
+
+
+def _prompt(label: str) -> str:
+    return getpass.getpass(f"kremove: {label}", stream=sys.stderr)
+
+
+def run_info(inv: Inventory) -> runner.RunInfo:
+    return runner.RunInfo(
+        operator=f"{getpass.getuser()}@{socket.gethostname()}",
+        command_line=shlex.join(["kremove", *sys.argv[1:]]),
+        inventory_digest=inv.digest(),
+    )
