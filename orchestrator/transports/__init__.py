@@ -42,10 +42,10 @@ class Connector:
     def for_host(self, host: Host) -> Transport:
         self.check(host)
         if host.transport == "ssh":
-            from orchestrator.transports.ssh import SSHTransport
+            from orchestrator.transports.ssh import SshTransport
 
             assert self.ssh is not None
-            return SSHTransport(host, self.ssh)
+            return SshTransport(host, self.ssh)
         if host.transport == "winrm":
             from orchestrator.transports.winrm import WinRMTransport
 
