@@ -47,10 +47,10 @@ class Connector:
             assert self.ssh is not None
             return SshTransport(host, self.ssh)
         if host.transport == "winrm":
-            from orchestrator.transports.winrm import WinRMTransport
+            from orchestrator.transports.winrm import WinrmTransport
 
             assert self.winrm is not None
-            return WinRMTransport(host, self.winrm)
+            return WinrmTransport(host, self.winrm)
         return LocalTransport(host)
 
     def close(self) -> None:
