@@ -1194,7 +1194,7 @@ def report_command(
     elif fmt == "csv":
         text = report.to_csv(doc)
     elif fmt == "html":
-        from orchestrator import report_html
+        from orchestrator.report import html as report_html
 
         text = report_html.render(doc)
     else:
