@@ -1,4 +1,5 @@
-"""Ledgers written by an earlier kremove open, read, take new writes and verify with this one.
+"""Ledgers written by an earlier kremove open, read, take new writes and verify with this one,
+and the schema a new file gets is the one an old file has or is migrated to.
 
 fixtures/ecbcde0-*.db were written by ``write_history`` below with the code at commit ecbcde0 (the
 last before ledger/store.py was split by concern, issue 16), unsigned and signed with KEY::
@@ -14,6 +15,7 @@ run archived and pruned.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -27,6 +29,19 @@ from typing import Any
 import pytest
 
 from orchestrator.ledger import Ledger, audit
+from orchestrator.ledger.chain import Entry
+from orchestrator.ledger.records import EventRecord, HostRecord, RunDetail, StepRecord
+from orchestrator.ledger.schema import (
+    APPLICATION_ID,
+    EVENTS,
+    JOURNAL,
+    RUN_HOSTS,
+    RUNS,
+    SCHEMA_VERSION,
+    STEPS,
+    TABLES,
+    migration,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MADE_BY = "ecbcde0"
@@ -165,3 +180,58 @@ def test_a_ledger_from_the_previous_commit_verifies_reads_and_takes_writes(
         conn.commit()
     verdict = audit.verify(old, key)
     assert not verdict.ok and verdict.problem is not None and "edited" in verdict.problem
+
+
+# The tables are declared once (ledger/schema.py): the migrations, writes and reads follow.
+
+
+def test_a_file_at_each_older_version_is_brought_to_the_schema_of_a_new_one(
+    tmp_path: Path,
+) -> None:
+    fresh = tmp_path / "new" / "ledger.db"
+    Ledger.open(fresh).close()
+    for version in range(1, SCHEMA_VERSION):
+        old = tmp_path / f"v{version}" / "ledger.db"
+        old.parent.mkdir(mode=0o700)
+        with closing(sqlite3.connect(old)) as conn:
+            for step in range(1, version + 1):
+                for statement in migration(step):
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {version}")
+            conn.commit()
+        with Ledger.open(old) as ledger:
+            write_history(ledger)
+        assert schema(old) == schema(fresh)
+        assert audit.verify(old, None).ok
+
+
+def test_every_table_is_created_by_exactly_one_migration() -> None:
+    created = [
+        statement.split()[2]
+        for version in range(1, SCHEMA_VERSION + 1)
+        for statement in migration(version)
+        if statement.startswith("CREATE TABLE")
+    ]
+    assert sorted(created) == sorted(t.name for t in TABLES)
+    assert migration(SCHEMA_VERSION + 1) == ()
+
+
+def test_the_records_read_back_are_the_tables_columns() -> None:
+    def fields(record: type) -> set[str]:
+        return {f.name for f in dataclasses.fields(record)}
+
+    assert fields(StepRecord) == set(STEPS.names) - {"run_id"}
+    assert fields(HostRecord) == set(RUN_HOSTS.names) - {"run_id", "position"}
+    assert fields(EventRecord) == set(EVENTS.names) - {"key", "run_id"}
+    assert fields(RunDetail) == set(RUNS.names) | {"hosts", "steps", "events"}
+    assert fields(Entry) == set(JOURNAL.names)
+
+
+def test_a_column_no_table_has_is_refused_before_any_sql_runs() -> None:
+    with pytest.raises(KeyError, match="table steps has no column exitcode"):
+        STEPS.insert("key", "exitcode")
+    with pytest.raises(KeyError, match="table runs has no column state"):
+        RUNS.select("id", "state")
+    assert RUNS.select("id", "kind") == "SELECT id, kind FROM runs"
+    assert STEPS.assign("stdout", "error") == "stdout = :stdout, error = :error"
