@@ -36,18 +36,15 @@ class LedgerQueries(Session):
     def list_runs(self, limit: int = 50) -> list[RunSummary]:
         """The ``limit`` most recent runs, newest first, with host counts by status."""
         limit = max(int(limit), 0)
-        newest = "SELECT id FROM runs ORDER BY started DESC, id DESC LIMIT ?"
-        summary = RUNS.select("id", "kind", "status", "started", "finished", "operator")
+        newest = "FROM runs ORDER BY started DESC, id DESC LIMIT ?"
+        summary = ", ".join(RUNS.known(("id", "kind", "status", "started", "finished", "operator")))
         with self._transaction("listing runs", write=False) as conn:
-            runs = [
-                decode(RUNS, row)
-                for row in select(conn, f"{summary} ORDER BY started DESC, id DESC LIMIT ?", limit)
-            ]
+            runs = [decode(RUNS, row) for row in select(conn, f"SELECT {summary} {newest}", limit)]
             counts: dict[str, dict[str, int]] = {run["id"]: {} for run in runs}
             for row in select(
                 conn,
                 f"SELECT run_id, COALESCE(status, ?) AS outcome, COUNT(*) AS hosts FROM run_hosts"
-                f" WHERE run_id IN ({newest}) GROUP BY run_id, status",
+                f" WHERE run_id IN (SELECT id {newest}) GROUP BY run_id, status",
                 PENDING,
                 limit,
             ):
@@ -130,9 +127,14 @@ class LedgerQueries(Session):
 
 def select(conn: sqlite3.Connection, query: str, *args: Any) -> list[sqlite3.Row]:
     """The rows of ``query``, each readable by column name."""
+    return _by_name(conn).execute(query, args).fetchall()
+
+
+def _by_name(conn: sqlite3.Connection) -> sqlite3.Cursor:
+    # On the cursor, not the connection: the writes' own reads are unpacked as plain tuples.
     cursor = conn.cursor()
     cursor.row_factory = sqlite3.Row
-    return cursor.execute(query, args).fetchall()
+    return cursor
 
 
 def decode(table: Table, row: sqlite3.Row) -> dict[str, Any]:
@@ -170,9 +172,7 @@ def run_status(conn: sqlite3.Connection, run_id: str) -> str | None:
 
 def journal(conn: sqlite3.Connection, limit: int = -1) -> Iterator[Entry]:
     """The journal's entries in order (the first ``limit`` of them; -1: all)."""
-    cursor = conn.cursor()
-    cursor.row_factory = sqlite3.Row
-    for row in cursor.execute(f"{JOURNAL.select()} ORDER BY seq LIMIT ?", (limit,)):
+    for row in _by_name(conn).execute(f"{JOURNAL.select()} ORDER BY seq LIMIT ?", (limit,)):
         yield Entry(**decode(JOURNAL, row))
 
 

@@ -3,7 +3,8 @@
 A unit of work is a (run, host) pair: every write touches one run, or one host of one run. Each
 write appends its journal entry in the same transaction (``append``), hashing the one before and
 signed when the ledger is (issue 15, M1), so that ``audit verify`` can replay the tables from the
-journal. Values are made storable first (``text.safe_text``; output bounded).
+journal. Values are made storable first (``text.safe_text``; output bounded). The reads a write
+needs (the next step number, the holder of a host lock) are made here, in its transaction.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from orchestrator.ledger.chain import (
     sha256_text,
 )
 from orchestrator.ledger.errors import one_line
-from orchestrator.ledger.queries import run_status, signing
+from orchestrator.ledger.queries import run_status, select, signing
 from orchestrator.ledger.records import HOST_STATUS_SHAPE, PENDING, RUN_STATUSES, RUNNING, now
 from orchestrator.ledger.schema import EVENTS, HOST_LOCKS, JOURNAL, META, RUN_HOSTS, RUNS, STEPS
 from orchestrator.ledger.session import Session
@@ -226,18 +227,18 @@ class LedgerWrites(Session):
         """
         host = safe_text(host)
         with self._transaction(f"locking {host!r}") as conn:
-            holder = conn.execute(
+            for holder in select(
+                conn,
                 "SELECT l.run_id, l.node, l.pid, r.status FROM host_locks l"
-                " LEFT JOIN runs r ON r.id = l.run_id WHERE l.host = ?",
-                (host,),
-            ).fetchone()
-            if holder is not None and holder[0] != run_id:
-                holder_run, holder_node, holder_pid, holder_status = holder
-                alive = holder_status == RUNNING and (
-                    holder_node != node or _pid_alive(int(holder_pid))
+                " LEFT JOIN runs r ON r.id = l.run_id WHERE l.host = ? AND l.run_id != ?",
+                host,
+                run_id,
+            ):
+                alive = holder["status"] == RUNNING and (
+                    holder["node"] != node or _pid_alive(int(holder["pid"]))
                 )
                 if alive:
-                    return str(holder_run)
+                    return str(holder["run_id"])
             row = {"host": host, "run_id": run_id, "node": node, "pid": pid, "acquired": now()}
             conn.execute(HOST_LOCKS.insert(*row, replace=True), row)
         return None
@@ -293,8 +294,8 @@ def append(
     conn: sqlite3.Connection, key: bytes | None, run_id: str, op: str, body: Mapping[str, Any]
 ) -> None:
     """Append one entry to the hash chain, in the transaction of the write it describes."""
-    head = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
-    seq, prev = (1, "") if head is None else (head[0] + 1, head[1])
+    head = select(conn, "SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")
+    seq, prev = (head[0]["seq"] + 1, head[0]["hash"]) if head else (1, "")
     at = now()
     text = canonical(body)
     entry = {"seq": seq, "at": at, "run_id": run_id, "op": op, "body": text, "prev": prev}
