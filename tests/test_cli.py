@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import OWN_SETTINGS, kremove
 from tests.fleet import Fleet
 from tests.fleet.pytest_plugin import SEEN
 from tests.fleet.winrm_host import WinrmFleet
 
 ROOT = Path(__file__).resolve().parent.parent
-KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
+ON_TERMINAL = (*OWN_SETTINGS, "NO_COLOR")  # as in an operator's shell, where colour is allowed
 COMMANDS = [
     [],
     ["inventory"],
@@ -39,22 +40,6 @@ COMMANDS = [
     ["runs", "list"],
     ["runs", "show"],
 ]
-
-
-def kremove(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {k: v for k, v in os.environ.items() if k != "KREMOVE_LEDGER"}
-    full_env.update({"NO_COLOR": "1", "COLUMNS": "200", **(env or {})})
-    return subprocess.run(
-        [KREMOVE, *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def test_version(tmp_path: Path) -> None:
@@ -247,17 +232,11 @@ def test_colour_on_a_terminal_unless_no_color_is_set(tmp_path: Path) -> None:
     inventory = str(ROOT / "inventories" / "localhost.yml")
 
     def on_terminal(extra: dict[str, str]) -> str:
-        env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "KREMOVE_LEDGER")}
-        env.update({"COLUMNS": "120", "TERM": "xterm-256color", **extra})
-        done = subprocess.run(
-            ["script", "-qfec", f"{KREMOVE} detect -i {inventory}", "/dev/null"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
+        env = {"COLUMNS": "120", "TERM": "xterm-256color", **extra}
+        done = kremove(
+            "detect", "-i", inventory, cwd=tmp_path, env=env, strip=ON_TERMINAL, terminal=True
         )
-        return done.stdout.decode("utf-8", "replace")
+        return done.stdout
 
     green = "\x1b[32m"  # "clean" is shown in green
     assert green in on_terminal({})
@@ -314,10 +293,10 @@ def test_lab_without_root_says_so_in_one_line(tmp_path: Path) -> None:
     if shutil.which("setpriv") is None or os.geteuid() != 0:
         pytest.skip("needs root to drop to another user with setpriv")
     tmp_path.chmod(0o777)
-    done = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", KREMOVE, "lab", "up",
-         "--dir", str(tmp_path / "lab")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    done = kremove(
+        "lab", "up", "--dir", str(tmp_path / "lab"),
+        wrap=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+        cwd=tmp_path, timeout=60, strip=("",),
         env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
     )  # fmt: skip
     assert done.returncode == 2
@@ -333,11 +312,9 @@ def test_forks_beyond_the_open_files_limit_are_refused_before_anything_runs(
     inventory = str(ROOT / "inventories" / "localhost.yml")
     ledger = tmp_path / "ledger.db"
     # A hard limit of 200 open files fits (200 - 64) // 4 = 34 hosts at once, not 50.
-    done = subprocess.run(
-        ["prlimit", "--nofile=200:200", KREMOVE, "detect", "-i", inventory, "--forks", "50",
-         "--ledger", str(ledger)],
-        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-        env={**os.environ, "NO_COLOR": "1"},
+    done = kremove(
+        "detect", "-i", inventory, "--forks", "50", "--ledger", str(ledger),
+        wrap=["prlimit", "--nofile=200:200"], timeout=120,
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [
@@ -469,18 +446,16 @@ def test_on_a_terminal_host_text_drives_nothing_but_colour_is_kept(
     hostile: tuple[Path, str, subprocess.CompletedProcess[str]],
 ) -> None:
     where, run_id, _ = hostile
-    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "KREMOVE_LEDGER")}
-    env.update({"COLUMNS": "200", "TERM": "xterm-256color"})
+    env = {"COLUMNS": "200", "TERM": "xterm-256color"}
     for args in (
         "-v detect -i hostile.yml --playbooks pb",
         f"runs show {run_id}",
         f"report {run_id}",
     ):
-        done = subprocess.run(
-            ["script", "-qfec", f"{KREMOVE} {args}", "/dev/null"],
-            cwd=where, env=env, capture_output=True, timeout=120, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
-        seen = done.stdout.decode("utf-8", "replace")
+        done = kremove(
+            *args.split(), cwd=where, env=env, strip=ON_TERMINAL, timeout=120, terminal=True
+        )
+        seen = done.stdout
         assert "\x1b[" in seen  # kremove's own colours: this was a terminal
         for code in ("\x1b]", "\x1b[2J", "\x1b[5m", "\x07", "\x9b", "\u202e", "\u2066"):
             assert code not in seen, (args, code)

@@ -16,7 +16,7 @@ import pytest
 from orchestrator.errors import InputError
 from orchestrator.inventory.model import SecretRef
 from orchestrator.secrets import resolve
-from tests.test_cli import kremove
+from tests.cli_runner import kremove
 
 
 def _secret_file(path: Path, value: str) -> Path:

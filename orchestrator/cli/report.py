@@ -72,7 +72,7 @@ def _render(doc: dict[str, Any], fmt: str) -> str:
         return json.dumps(doc, indent=2, default=str) + "\n"
     if fmt == "csv":
         return report.to_csv(doc)
-    from orchestrator import report_html
+    from orchestrator.report import html as report_html
 
     return report_html.render(doc)
 

@@ -9,6 +9,7 @@ the chain's first entry says it is signed, so given the key an unsigned chain is
 ledger to verify without it.
 What no chain can see is the newest entries cut off together with their rows: compare the head
 hash with one recorded elsewhere (``--expect-head``).
+The file is opened read-only; the journal and every table's rows are read through ``queries``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import InputError, LedgerError
-from orchestrator.ledger.chain import SIGNED_OP, SIGNING_ALGORITHM, chain_hash, sha256_text
-from orchestrator.ledger.store import signing
+from orchestrator.ledger.chain import SIGNED_OP, SIGNING_ALGORITHM, sha256_text
+from orchestrator.ledger.queries import journal, rows, signing
+from orchestrator.ledger.schema import EVENTS, RUN_HOSTS, RUNS, STEPS
 
 EMPTY = sha256_text("")
 
@@ -65,11 +67,10 @@ def _verify(conn: sqlite3.Connection, path: Path, key: bytes | None, run_id: str
     prev = ""
     expected_seq = 1
     count = 0
-    for seq, at, rid, op, body, prev_stored, digest in conn.execute(
-        "SELECT seq, at, run_id, op, body, prev, hash FROM journal ORDER BY seq"
-    ):
-        run = f", run {rid}" if rid else ""
-        where = f"journal record {seq} ({op}{run}{_host_of(body)})"
+    for entry in journal(conn):
+        seq = entry.seq
+        run = f", run {entry.run_id}" if entry.run_id else ""
+        where = f"journal record {seq} ({entry.op}{run}{_host_of(entry.body)})"
         if seq != expected_seq:
             return Verdict(
                 False,
@@ -78,24 +79,24 @@ def _verify(conn: sqlite3.Connection, path: Path, key: bytes | None, run_id: str
                 f"journal record {expected_seq} is missing: deleted (the next is {seq})",
                 signed,
             )
-        if prev_stored != prev:
+        if entry.prev != prev:
             return Verdict(
                 False, count, prev, f"{where} does not follow record {seq - 1}: reordered", signed
             )
-        if chain_hash(key, prev, seq, at, rid, op, body) != digest:
+        if entry.hashed(key, prev) != entry.hash:
             what = "edited"
-            if signed and chain_hash(None, prev, seq, at, rid, op, body) == digest:
+            if signed and entry.hashed(None, prev) == entry.hash:
                 what = "it is plain SHA-256: the chain was rebuilt without the key (tampered)"
             elif signed:
                 what = "edited, or signed with another key"
             return Verdict(False, count, prev, f"{where}: its hash does not match: {what}", signed)
         try:
-            state.apply(seq, rid, op, json.loads(body))
+            state.apply(seq, entry.run_id, entry.op, json.loads(entry.body))
         except (KeyError, TypeError, ValueError):
             return Verdict(
                 False, count, prev, f"{where}: its content is not a ledger write", signed
             )
-        prev = digest
+        prev = entry.hash
         expected_seq += 1
         count += 1
     problem = state.compare(conn, run_id)
@@ -104,15 +105,13 @@ def _verify(conn: sqlite3.Connection, path: Path, key: bytes | None, run_id: str
 
 def _unsigned(conn: sqlite3.Connection, path: Path, key: bytes) -> str:
     """What it means that a ledger verified with a key does not say it is signed."""
-    first = conn.execute(
-        "SELECT seq, at, run_id, op, body, hash FROM journal ORDER BY seq LIMIT 1"
-    ).fetchone()
-    if first is not None and chain_hash(key, "", *first[:5]) == first[5]:
+    first = next(journal(conn, 1), None)
+    if first is not None and first.hashed(key, "") == first.hash:
         return (
             f"ledger {path} no longer says it is signed, yet journal record 1 is signed with the"
             " given key: what said so was removed (tampered)"
         )
-    plain = first is not None and chain_hash(None, "", *first[:5]) == first[5]
+    plain = first is not None and first.hashed(None, "") == first.hash
     how = "journal record 1 is plain SHA-256" if plain else "nothing in its chain says it is"
     return (
         f"ledger {path} is not signed with the given key: {how}, so the chain was rebuilt"
@@ -142,87 +141,103 @@ class _State:
     def apply(self, seq: int, run_id: str, op: str, b: dict[str, Any]) -> None:
         if op == SIGNED_OP and seq == 1 and b == {"algorithm": SIGNING_ALGORITHM}:
             return  # the chain says it is signed; no table holds anything of it
-        if op == "run_started":
-            self.runs[run_id] = {
-                "kind": b["kind"],
-                "status": "running",
-                "operator": b["operator"],
-                "command_line": b["command_line"],
-                "inventory_digest": b["inventory_digest"],
-                "playbook_version": b["playbook_version"],
-                "meta": b["meta"],
-                "started": b["started"],
-                "finished": None,
-            }
-            self.source[("run", run_id)] = seq
-            for position, host in enumerate(b["hosts"]):
-                self.hosts[(run_id, host)] = {
-                    "position": position,
-                    "status": None,
-                    "reason": None,
-                    "findings": [],
-                    "post_findings": None,
-                    "plan": None,
-                    "started": None,
-                    "finished": None,
-                }
-                self.source[("host", (run_id, host))] = seq
-        elif op == "step_started":
-            self.steps[b["key"]] = {
-                "run_id": run_id,
-                "host": b["host"],
-                "seq": b["seq"],
-                "step_id": b["step_id"],
-                "kind": b["kind"],
-                "readonly": b["readonly"],
-                "command": b["command"],
-                "started": b["started"],
-                "finished": None,
-                "exit_code": None,
-                "timed_out": False,
-                "stdout_sha256": EMPTY,
-                "stderr_sha256": EMPTY,
-                "error": None,
-            }
-            self.source[("step", b["key"])] = seq
-            host = self.hosts[(run_id, b["host"])]
-            host["started"] = host["started"] or b["started"]
-        elif op == "step_finished":
-            step = self.steps[b["key"]]
-            for field in ("finished", "exit_code", "timed_out", "stdout_sha256", "stderr_sha256"):
-                step[field] = b[field]
-            step["error"] = b["error"]
-            self.source[("step", b["key"])] = seq
-        elif op == "host_finished":
-            host = self.hosts[(run_id, b["host"])]
-            for field in ("status", "reason", "findings", "post_findings", "plan", "finished"):
-                host[field] = b[field]
-            host["started"] = host["started"] or b["finished"]
-            self.source[("host", (run_id, b["host"]))] = seq
-        elif op == "event":
-            self.events[b["key"]] = {
-                "run_id": run_id,
-                "host": b["host"],
-                "kind": b["kind"],
-                "detail": b["detail"],
-                "at": b["at"],
-            }
-            self.source[("event", b["key"])] = seq
-        elif op == "run_reopened":
-            self.runs[run_id].update(status="running", finished=None)
-            self.source[("run", run_id)] = seq
-        elif op == "run_pruned":
-            self.runs.pop(run_id, None)
-            for host_key in [k for k in self.hosts if k[0] == run_id]:
-                del self.hosts[host_key]
-            for table in (self.steps, self.events):
-                for row_key in [k for k, v in table.items() if v["run_id"] == run_id]:
-                    del table[row_key]
-        elif op == "run_finished":
-            self.runs[run_id].update(status=b["status"], finished=b["finished"])
-            self.source[("run", run_id)] = seq
-        else:
+        replay = {
+            "run_started": self._run_started,
+            "step_started": self._step_started,
+            "step_finished": self._step_finished,
+            "host_finished": self._host_finished,
+            "event": self._event,
+            "run_reopened": self._run_reopened,
+            "run_pruned": self._run_pruned,
+            "run_finished": self._run_finished,
+        }.get(op)
+        if replay is None:
             raise ValueError(op)
+        replay(seq, run_id, b)
+
+    def _run_started(self, seq: int, run_id: str, b: dict[str, Any]) -> None:
+        self.runs[run_id] = {
+            "kind": b["kind"],
+            "status": "running",
+            "operator": b["operator"],
+            "command_line": b["command_line"],
+            "inventory_digest": b["inventory_digest"],
+            "playbook_version": b["playbook_version"],
+            "meta": b["meta"],
+            "started": b["started"],
+            "finished": None,
+        }
+        self.source[("run", run_id)] = seq
+        for position, host in enumerate(b["hosts"]):
+            self.hosts[(run_id, host)] = {
+                "position": position,
+                "status": None,
+                "reason": None,
+                "findings": [],
+                "post_findings": None,
+                "plan": None,
+                "started": None,
+                "finished": None,
+            }
+            self.source[("host", (run_id, host))] = seq
+
+    def _step_started(self, seq: int, run_id: str, b: dict[str, Any]) -> None:
+        self.steps[b["key"]] = {
+            "run_id": run_id,
+            "host": b["host"],
+            "seq": b["seq"],
+            "step_id": b["step_id"],
+            "kind": b["kind"],
+            "readonly": b["readonly"],
+            "command": b["command"],
+            "started": b["started"],
+            "finished": None,
+            "exit_code": None,
+            "timed_out": False,
+            "stdout_sha256": EMPTY,
+            "stderr_sha256": EMPTY,
+            "error": None,
+        }
+        self.source[("step", b["key"])] = seq
+        host = self.hosts[(run_id, b["host"])]
+        host["started"] = host["started"] or b["started"]
+
+    def _step_finished(self, seq: int, run_id: str, b: dict[str, Any]) -> None:
+        step = self.steps[b["key"]]
+        for field in ("finished", "exit_code", "timed_out", "stdout_sha256", "stderr_sha256"):
+            step[field] = b[field]
+        step["error"] = b["error"]
+        self.source[("step", b["key"])] = seq
+
+    def _host_finished(self, seq: int, run_id: str, b: dict[str, Any]) -> None:
+        host = self.hosts[(run_id, b["host"])]
+        for field in ("status", "reason", "findings", "post_findings", "plan", "finished"):
+            host[field] = b[field]
+        host["started"] = host["started"] or b["finished"]
+        self.source[("host", (run_id, b["host"]))] = seq
+
+    def _event(self, seq: int, run_id: str, b: dict[str, Any]) -> None:
+        self.events[b["key"]] = {
+            "run_id": run_id,
+            **{n: b[n] for n in ("host", "kind", "detail", "at")},
+        }
+        self.source[("event", b["key"])] = seq
+
+    def _run_reopened(self, seq: int, run_id: str, b: dict[str, Any]) -> None:
+        self.runs[run_id].update(status="running", finished=None)
+        self.source[("run", run_id)] = seq
+
+    def _run_pruned(self, seq: int, run_id: str, b: dict[str, Any]) -> None:
+        self.runs.pop(run_id, None)
+        for host_key in [k for k in self.hosts if k[0] == run_id]:
+            del self.hosts[host_key]
+        for table in (self.steps, self.events):
+            for row_key in [k for k, v in table.items() if v["run_id"] == run_id]:
+                del table[row_key]
+
+    def _run_finished(self, seq: int, run_id: str, b: dict[str, Any]) -> None:
+        self.runs[run_id].update(status=b["status"], finished=b["finished"])
+        self.source[("run", run_id)] = seq
 
     def compare(self, conn: sqlite3.Connection, run_id: str | None) -> str | None:
         problems: list[tuple[int, str]] = []
@@ -263,75 +278,18 @@ class _State:
     def _tables(
         self, conn: sqlite3.Connection
     ) -> Iterator[tuple[str, Any, dict[str, Any] | None, dict[str, Any] | None]]:
-        runs = {
-            r[0]: {
-                "kind": r[1],
-                "status": r[2],
-                "operator": r[3],
-                "command_line": r[4],
-                "inventory_digest": r[5],
-                "playbook_version": r[6],
-                "meta": json.loads(r[7]),
-                "started": r[8],
-                "finished": r[9],
-            }
-            for r in conn.execute(
-                "SELECT id, kind, status, operator, command_line, inventory_digest,"
-                " playbook_version, meta, started, finished FROM runs"
-            )
-        }
-        yield from _pair("run", self.runs, runs)
-        hosts = {
-            (r[0], r[1]): {
-                "position": r[2],
-                "status": r[3],
-                "reason": r[4],
-                "findings": json.loads(r[5]),
-                "post_findings": None if r[6] is None else json.loads(r[6]),
-                "plan": None if r[7] is None else json.loads(r[7]),
-                "started": r[8],
-                "finished": r[9],
-            }
-            for r in conn.execute(
-                "SELECT run_id, host, position, status, reason, findings, post_findings, plan,"
-                " started, finished FROM run_hosts"
-            )
-        }
+        """Each table's rows by the key the replay uses; a step's output by its digest, as the
+        journal holds it."""
+        yield from _pair("run", self.runs, {r["id"]: r for r in rows(conn, RUNS)})
+        hosts = {(h["run_id"], h["host"]): h for h in rows(conn, RUN_HOSTS)}
         yield from _pair("host", self.hosts, hosts)
-        steps = {
-            r[0]: {
-                "run_id": r[1],
-                "host": r[2],
-                "seq": r[3],
-                "step_id": r[4],
-                "kind": r[5],
-                "readonly": bool(r[6]),
-                "command": r[7],
-                "started": r[8],
-                "finished": r[9],
-                "exit_code": r[10],
-                "timed_out": bool(r[11]),
-                "stdout_sha256": sha256_text(r[12]),
-                "stderr_sha256": sha256_text(r[13]),
-                "error": r[14],
-            }
-            for r in conn.execute(
-                "SELECT key, run_id, host, seq, step_id, kind, readonly, command, started,"
-                " finished, exit_code, timed_out, stdout, stderr, error FROM steps"
-            )
-        }
+        steps = {}
+        for step in rows(conn, STEPS):
+            for stream in ("stdout", "stderr"):
+                step[f"{stream}_sha256"] = sha256_text(step.pop(stream))
+            steps[step["key"]] = step
         yield from _pair("step", self.steps, steps)
-        events = {
-            r[0]: {
-                "run_id": r[1],
-                "host": r[2],
-                "kind": r[3],
-                "detail": json.loads(r[4]),
-                "at": r[5],
-            }
-            for r in conn.execute("SELECT key, run_id, host, kind, detail, at FROM events")
-        }
-        yield from _pair("event", self.events, events)
+        yield from _pair("event", self.events, {e["key"]: e for e in rows(conn, EVENTS)})
 
 
 def _pair(

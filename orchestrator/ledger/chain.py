@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from dataclasses import dataclass
 from typing import Any
 
 # A signed ledger's chain starts with this entry, hashed with the key: whether a ledger is signed is
@@ -31,3 +32,20 @@ def chain_hash(
     if key is not None:
         return hmac.new(key, message, hashlib.sha256).hexdigest()
     return hashlib.sha256(message).hexdigest()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One journal entry as stored: what was written (``body``), linked to ``prev`` by ``hash``."""
+
+    seq: int
+    at: str
+    run_id: str
+    op: str
+    body: str
+    prev: str
+    hash: str
+
+    def hashed(self, key: bytes | None, prev: str) -> str:
+        """This entry's hash were it to follow ``prev``, signed with ``key`` (None: plain)."""
+        return chain_hash(key, prev, self.seq, self.at, self.run_id, self.op, self.body)

@@ -42,15 +42,15 @@ class Connector:
     def for_host(self, host: Host) -> Transport:
         self.check(host)
         if host.transport == "ssh":
-            from orchestrator.transports.ssh import SSHTransport
+            from orchestrator.transports.ssh import SshTransport
 
             assert self.ssh is not None
-            return SSHTransport(host, self.ssh)
+            return SshTransport(host, self.ssh)
         if host.transport == "winrm":
-            from orchestrator.transports.winrm import WinRMTransport
+            from orchestrator.transports.winrm import WinrmTransport
 
             assert self.winrm is not None
-            return WinRMTransport(host, self.winrm)
+            return WinrmTransport(host, self.winrm)
         return LocalTransport(host)
 
     def close(self) -> None:

@@ -13,7 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli import app, main, options
-from tests.test_cli import COMMANDS, KREMOVE
+from tests.cli_runner import KREMOVE
+from tests.test_cli import COMMANDS
 
 runner = CliRunner()
 

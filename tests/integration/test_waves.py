@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -20,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from tests.cli_runner import kremove, start
 from tests.fleet.fleet import Fleet
 
-KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 CHANGING = ("dpkg --purge", "rm -rf", "rmdir")
 
 
@@ -34,20 +31,9 @@ class Env:
         self.home = home
         known = fleet.write_known_hosts(home / "known_hosts")
         self.inventory = fleet.write_inventory(home / "fleet.yml", known_hosts=known)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("KREMOVE_", "SSH_"))}
-        self.env.update(fleet.env)
-        self.env.update({"HOME": str(home), "NO_COLOR": "1", "KREMOVE_LEDGER": str(home / "l.db")})
 
     def kremove(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [KREMOVE, *args],
-            cwd=self.home,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            stdin=subprocess.DEVNULL,
-        )
+        return kremove(*args, home=self.home, env=self.fleet.env)
 
     def run(self, *args: str) -> tuple[int, dict[str, Any], str]:
         done = self.kremove("run", "-i", str(self.inventory), "--yes", "--json", *args)
@@ -145,8 +131,11 @@ def test_outside_the_window_nothing_starts(fresh: Callable[..., Env]) -> None:
 def test_a_closing_window_stops_new_hosts_and_the_run_resumes_later(
     fresh: Callable[..., Env],
 ) -> None:
-    env = fresh({"slow": 4}, slow_delay=1.5)
-    code, doc, err = env.run("--forks", "1", "--window", _window(2.0))
+    # The window is set before kremove starts: on a loaded machine its start-up alone took over
+    # 2 s, and the run then ended before any host began. 6 s leaves room and still closes
+    # while the second of four 3-second hosts is at work.
+    env = fresh({"slow": 4}, slow_delay=3.0)
+    code, doc, err = env.run("--forks", "1", "--window", _window(6.0))
     assert code == 4, err
     statuses = [h["status"] for h in doc["hosts"]]
     assert 1 <= statuses.count("removed") < 4 and statuses.count("skipped") >= 1
@@ -208,15 +197,10 @@ def test_a_reviewed_plan_runs_exactly_and_a_drifted_host_is_skipped(
 
 def test_two_runs_never_work_the_same_host(fresh: Callable[..., Env]) -> None:
     env = fresh({"slow": 3}, slow_delay=2.0)
-    first = subprocess.Popen(
-        [KREMOVE, "run", "-i", str(env.inventory), "--yes", "--json", "--forks", "3"],
-        cwd=env.home,
-        env=env.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
+    first = start(
+        "run", "-i", str(env.inventory), "--yes", "--json", "--forks", "3",
+        home=env.home, env=env.fleet.env,
+    )  # fmt: skip
     try:
         _wait_for_locks(env.home / "l.db", 3)
         code, second, err = env.run()
@@ -248,16 +232,12 @@ def _wait_for_locks(ledger: Path, count: int, timeout: float = 30) -> None:
 
 def test_progress_shows_the_batch_and_the_budget_left(fresh: Callable[..., Env]) -> None:
     env = fresh({"one_product": 3, "unreachable": 1})
-    command = f"{KREMOVE} run -i {env.inventory} --yes --batches 1,100% --max-fail 2 --forks 1"
-    done = subprocess.run(  # `script` gives kremove a terminal, as an operator's shell would
-        ["script", "-qfec", command, "/dev/null"],
-        env={**env.env, "COLUMNS": "200"},
-        capture_output=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-        cwd=env.home,
-    )
-    screen = done.stdout.decode("utf-8", "replace")
+    done = kremove(  # under `script`: a terminal, as an operator's shell would give it
+        "run", "-i", str(env.inventory), "--yes", "--batches", "1,100%", "--max-fail", "2",
+        "--forks", "1",
+        home=env.home, env={**env.fleet.env, "NO_COLOR": "1", "COLUMNS": "200"}, terminal=True,
+    )  # fmt: skip
+    screen = done.stdout
     assert "batch 1 of 2: 1 hosts, failure budget left 2" in screen
     frames = [f for f in screen.split("\r") if "in flight" in f]
     assert any("batch 2/2" in f and "budget left" in f for f in frames), screen[-1500:]

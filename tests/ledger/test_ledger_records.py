@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import InputError, LedgerError
-from orchestrator.ledger import Ledger, RunNotFound
-from orchestrator.ledger import store as store_module
+from orchestrator.ledger import Ledger, RunNotFound, writes
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 RUN_ID = re.compile(r"^\d{8}T\d{6}-[0-9a-f]{4}$")
@@ -184,9 +183,9 @@ def test_prefix_lookup_and_ambiguity(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch, start: StartRun
 ) -> None:
     ticks = itertools.count()
-    monkeypatch.setattr(store_module, "now", lambda: f"2026-11-25T12:00:00.{next(ticks):06d}+00:00")
+    monkeypatch.setattr(writes, "now", lambda: f"2026-11-25T12:00:00.{next(ticks):06d}+00:00")
     suffixes = iter(["aaaa", "aaab", "aaaa", "bbbb"])  # the repeated one must be redrawn
-    monkeypatch.setattr(store_module, "token_hex", lambda n: next(suffixes))
+    monkeypatch.setattr(writes, "token_hex", lambda n: next(suffixes))
     first, second, third = (start(ledger) for _ in range(3))
     assert (first, second, third) == (
         "20261125T120000-aaaa",

@@ -6,7 +6,8 @@ import pytest
 
 from orchestrator.playbook.loader import load_playbooks
 from orchestrator.playbook.model import Catalog
-from orchestrator.playbook.parsers import ParseError, linux_packages
+from orchestrator.playbook.parsers import ParseError
+from orchestrator.playbook.parsers.linux import linux_packages
 from orchestrator.transports.base import CommandResult
 
 # Captured from dpkg-query 1.21 (Debian 12) with the format in playbooks/linux/detect.sh.j2.

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.playbook import parsers_macos
 from orchestrator.playbook.loader import load_playbooks
 from orchestrator.playbook.model import Catalog, Finding
-from orchestrator.playbook.parsers import PARSERS, ParseError
+from orchestrator.playbook.parsers import PARSERS, ParseError, macos
 from orchestrator.transports.base import CommandResult
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "macos"
@@ -69,7 +68,7 @@ def parse(stdout: str, catalog: Catalog) -> list[Finding]:
 
 
 def test_the_parser_is_registered_under_its_playbook_name() -> None:
-    assert PARSERS["macos_products"] is parsers_macos.macos_products
+    assert PARSERS["macos_products"] is macos.macos_products
 
 
 def test_kav_and_the_network_agent_with_versions_and_evidence(catalog: Catalog) -> None:

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.playbook import parsers_windows
-from orchestrator.playbook.loader import load_playbooks
+from orchestrator.playbook.loader import builtin_dir, load_playbooks
 from orchestrator.playbook.model import Catalog, Finding
 from orchestrator.playbook.parsers import PARSERS, ParseError
-from orchestrator.playbook.parsers_windows import product_for_entry, specificity, windows_detect
+from orchestrator.playbook.parsers.windows import product_for_entry, specificity, windows_detect
+from orchestrator.playbook.parsers.windows_output import SERVICES_ROOT, UNINSTALL_ROOTS
 from orchestrator.transports.base import CommandResult
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "windows"
@@ -361,8 +361,6 @@ def test_control_characters_in_host_text_are_replaced(catalog: Catalog) -> None:
 
 
 def test_module_constants_name_the_keys_the_script_queries() -> None:
-    text = (
-        Path(parsers_windows.__file__).parents[2] / "playbooks/windows/detect.cmd.j2"
-    ).read_text()
-    for root in (*parsers_windows.UNINSTALL_ROOTS.values(), parsers_windows.SERVICES_ROOT):
+    text = (builtin_dir() / "windows/detect.cmd.j2").read_text()
+    for root in (*UNINSTALL_ROOTS.values(), SERVICES_ROOT):
         assert f'query "{root.replace("HKEY_LOCAL_MACHINE", "HKLM")}"' in text

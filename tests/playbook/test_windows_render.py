@@ -19,7 +19,6 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from orchestrator.errors import PlaybookError
-from orchestrator.playbook import parsers_windows  # noqa: F401  (registers windows_detect)
 from orchestrator.playbook.loader import PlaybookSet, load_playbooks
 from orchestrator.playbook.model import Catalog, Finding, Step
 from orchestrator.playbook.render import RenderedCommand

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import report_html
+from orchestrator.report import html as report_html
 from tests.report import chromium, png
 from tests.report import documents as docs
 from tests.report.dom import Element, parse

@@ -1,11 +1,12 @@
-"""The HTML report draws what report.py builds from ledger records, for a run and for the fleet."""
+"""The HTML report draws what report/document.py builds from ledger records: a run, the fleet."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from orchestrator import report, report_html
+from orchestrator import report
 from orchestrator.ledger.records import EventRecord, HostRecord, RunDetail
+from orchestrator.report import html as report_html
 from tests.report.documents import SCRIPT
 from tests.report.dom import parse
 

@@ -1,4 +1,5 @@
-"""report_html.render on hand-built documents: sections, chart data, escaping, self-containment."""
+"""The HTML report (orchestrator/report/html.py) on hand-built documents: sections, chart data,
+escaping, self-containment."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator import report_html
+from orchestrator.report import html as report_html
 from tests.report import documents as docs
 from tests.report.dom import Element, parse
 

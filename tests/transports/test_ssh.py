@@ -19,13 +19,8 @@ from orchestrator.inventory.model import Host, Inventory, SecretRef
 from orchestrator.secrets import SecretStore
 from orchestrator.transports.base import Deadline
 from orchestrator.transports.hostkeys import KnownHosts
-from orchestrator.transports.ssh import (
-    MAX_PRE_BANNER_LINES,
-    SshRun,
-    SSHTransport,
-    _BannerGuard,
-    _BannerRefused,
-)
+from orchestrator.transports.ssh import SshRun, SshTransport
+from orchestrator.transports.ssh_banner import MAX_PRE_BANNER_LINES, BannerGuard, BannerRefused
 from orchestrator.transports.sshconfig import SshConfig
 from tests.fleet.fleet import KEY_PASSPHRASE_ENV, PASSWORD_ENV, SUDO_PASSWORD_ENV, Fleet
 
@@ -59,15 +54,15 @@ def kind(small_fleet: Fleet, inventory: Inventory, name: str) -> Host:
 
 
 @pytest.fixture
-def one_product(small_fleet: Fleet, inventory: Inventory) -> Iterator[SSHTransport]:
-    transport = SSHTransport(kind(small_fleet, inventory, "one_product"), ssh_run(inventory))
+def one_product(small_fleet: Fleet, inventory: Inventory) -> Iterator[SshTransport]:
+    transport = SshTransport(kind(small_fleet, inventory, "one_product"), ssh_run(inventory))
     transport.connect(Deadline.after(20))
     yield transport
     transport.close()
 
 
 def test_every_step_of_a_host_uses_its_one_connection(
-    small_fleet: Fleet, one_product: SSHTransport
+    small_fleet: Fleet, one_product: SshTransport
 ) -> None:
     before = small_fleet.sshd_log(one_product.host.name).count("Accepted publickey")
     results = [one_product.run(f"echo step{i}", Deadline.after(10)) for i in range(3)]
@@ -76,7 +71,7 @@ def test_every_step_of_a_host_uses_its_one_connection(
     assert small_fleet.sshd_log(one_product.host.name).count("Accepted publickey") == before
 
 
-def test_large_output_on_both_streams_is_drained_and_bounded(one_product: SSHTransport) -> None:
+def test_large_output_on_both_streams_is_drained_and_bounded(one_product: SshTransport) -> None:
     # 12 MiB on stdout and 6 MiB on stderr, interleaved: reading one stream only would stall.
     command = (
         "i=0; while [ $i -lt 6 ]; do head -c 2097152 /dev/zero | tr '\\0' o;"
@@ -89,7 +84,7 @@ def test_large_output_on_both_streams_is_drained_and_bounded(one_product: SSHTra
     assert "bytes of output omitted" in result.stdout and result.stderr.startswith("eeee")
 
 
-def test_stdin_reaches_the_command_with_and_without_sudo(one_product: SSHTransport) -> None:
+def test_stdin_reaches_the_command_with_and_without_sudo(one_product: SshTransport) -> None:
     plain = one_product.run("cat; id -un", Deadline.after(10), stdin=b"line one\n")
     assert plain.stdout == "line one\nkops\n" and plain.exit_code == 0
     root = one_product.run("cat; id -un", Deadline.after(10), stdin=b"as root\n", become=True)
@@ -97,7 +92,7 @@ def test_stdin_reaches_the_command_with_and_without_sudo(one_product: SSHTranspo
 
 
 def test_a_command_past_its_deadline_is_cut_and_the_connection_survives(
-    one_product: SSHTransport,
+    one_product: SshTransport,
 ) -> None:
     started = time.monotonic()
     result = one_product.run("echo begun; sleep 60", Deadline.after(1.5))
@@ -109,14 +104,14 @@ def test_a_command_past_its_deadline_is_cut_and_the_connection_survives(
 def test_sudo_password_right_and_wrong(small_fleet: Fleet, inventory: Inventory) -> None:
     host = kind(small_fleet, inventory, "wrong_sudo_password")
     started = time.monotonic()
-    with SSHTransport(host, ssh_run(inventory)) as wrong:
+    with SshTransport(host, ssh_run(inventory)) as wrong:
         wrong.connect(Deadline.after(20))
         with pytest.raises(AuthError, match="sudo refused the become password"):
             wrong.run("id -u", Deadline.after(30), become=True)
     assert time.monotonic() - started < 15  # refused at sudo's second prompt, not at a deadline
 
     right_ref = replace(host.become, password=SecretRef(env=SUDO_PASSWORD_ENV))
-    with SSHTransport(replace(host, become=right_ref), ssh_run(inventory)) as right:
+    with SshTransport(replace(host, become=right_ref), ssh_run(inventory)) as right:
         right.connect(Deadline.after(20))
         result = right.run("cat; id -u", Deadline.after(30), stdin=b"after sudo\n", become=True)
     assert (result.exit_code, result.stdout) == (0, "after sudo\n0\n")
@@ -129,7 +124,7 @@ def test_sudo_that_needs_a_password_without_one_says_what_to_do(
 ) -> None:
     host = kind(small_fleet, inventory, "wrong_sudo_password")
     no_password = replace(host, become=replace(host.become, password=None))
-    with SSHTransport(no_password, ssh_run(inventory)) as t:
+    with SshTransport(no_password, ssh_run(inventory)) as t:
         t.connect(Deadline.after(20))
         with pytest.raises(AuthError, match=r"password is required.*become password reference"):
             t.run("id -u", Deadline.after(30), become=True)
@@ -137,13 +132,13 @@ def test_sudo_that_needs_a_password_without_one_says_what_to_do(
 
 def test_password_login(small_fleet: Fleet, inventory: Inventory) -> None:
     host = kind(small_fleet, inventory, "password_only")
-    with SSHTransport(host, ssh_run(inventory)) as t:
+    with SshTransport(host, ssh_run(inventory)) as t:
         t.connect(Deadline.after(20))
         assert t.run("id -un", Deadline.after(10)).stdout == "kops\n"
     wrong = replace(host, password=SecretRef(env="KREMOVE_TEST_WRONG_PASSWORD"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("KREMOVE_TEST_WRONG_PASSWORD", "not-the-password")
-        with SSHTransport(wrong, ssh_run(inventory)) as t, pytest.raises(AuthError):
+        with SshTransport(wrong, ssh_run(inventory)) as t, pytest.raises(AuthError):
             t.connect(Deadline.after(20))
 
 
@@ -155,7 +150,7 @@ def test_encrypted_key_needs_its_passphrase(
         key_file=str(small_fleet.client_key_encrypted),
         key_passphrase=SecretRef(env=KEY_PASSPHRASE_ENV),
     )
-    with SSHTransport(host, ssh_run(inventory)) as t:
+    with SshTransport(host, ssh_run(inventory)) as t:
         t.connect(Deadline.after(20))
         assert t.run("echo in", Deadline.after(10)).stdout == "in\n"
     with pytest.raises(InputError, match="encrypted; reference its passphrase"):
@@ -169,7 +164,7 @@ def test_behind_a_jump_host(small_fleet: Fleet, inventory: Inventory) -> None:
     host = kind(small_fleet, inventory, "behind_jump")
     assert host.jump and host.address.endswith(".invalid")
     run = ssh_run(inventory)
-    with SSHTransport(host, run) as t:
+    with SshTransport(host, run) as t:
         t.connect(Deadline.after(20))
         assert t.run("hostname", Deadline.after(10)).exit_code == 0
     run.close()
@@ -190,7 +185,7 @@ def test_ssh_config_names_the_host_and_its_proxyjump(
         base, name="inner-alias", address="inner-alias", port=22, jump=None, user=None
     )
     run = ssh_run(inventory, SshConfig(config))
-    with SSHTransport(aliased, run) as t:
+    with SshTransport(aliased, run) as t:
         t.connect(Deadline.after(20))
         assert t.run("echo via config", Deadline.after(10)).stdout == "via config\n"
     run.close()
@@ -250,14 +245,14 @@ def test_connections_dropped_before_the_banner_are_retried(
     known.write_text(line.replace(f":{host.port} ", f":{relay.port} ", 1) + "\n")
     relayed = replace(host, port=relay.port, known_hosts=str(known))
     try:
-        with SSHTransport(relayed, ssh_run(inventory)) as t:
+        with SshTransport(relayed, ssh_run(inventory)) as t:
             t.connect(Deadline.after(20))
             assert t.run("echo third time", Deadline.after(10)).stdout == "third time\n"
         assert relay.accepted == 3
         always = DroppingRelay((host.address, host.port), drops=100)
         never = replace(relayed, port=always.port)
         with (
-            SSHTransport(never, ssh_run(inventory)) as t,
+            SshTransport(never, ssh_run(inventory)) as t,
             pytest.raises(
                 UnreachableError, match="closed the connection before its SSH banner, 4 times"
             ),
@@ -286,11 +281,11 @@ def test_ssh_agent_keys_are_used_when_the_inventory_names_no_key(
         )
         monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
         host = replace(kind(small_fleet, inventory, "one_product"), key_file=None)
-        with SSHTransport(host, ssh_run(inventory)) as t:
+        with SshTransport(host, ssh_run(inventory)) as t:
             t.connect(Deadline.after(20))
             assert t.run("echo agent", Deadline.after(10)).stdout == "agent\n"
         monkeypatch.delenv("SSH_AUTH_SOCK")
-        with SSHTransport(host, ssh_run(inventory)) as t, pytest.raises(AuthError):
+        with SshTransport(host, ssh_run(inventory)) as t, pytest.raises(AuthError):
             t.connect(Deadline.after(20))  # no agent, no key file, no default identity
     finally:
         agent.terminate()
@@ -328,7 +323,7 @@ def test_a_key_file_others_can_read_is_refused_up_front(
     key.chmod(0o600)
     run = ssh_run(inventory)
     run.preflight([host])
-    with SSHTransport(host, run) as t:
+    with SshTransport(host, run) as t:
         t.connect(Deadline.after(20))
         assert t.run("echo private", Deadline.after(10)).stdout == "private\n"
 
@@ -341,7 +336,7 @@ def test_an_ssh_config_key_others_can_read_is_not_used_and_the_failure_says_why(
     config.write_text(f"Host *\n  IdentityFile {key}\n")
     host = replace(kind(small_fleet, inventory, "one_product"), key_file=None)
     run = ssh_run(inventory, SshConfig(config))
-    with SSHTransport(host, run) as t, pytest.raises(AuthError) as caught:
+    with SshTransport(host, run) as t, pytest.raises(AuthError) as caught:
         t.connect(Deadline.after(20))
     assert f"key {key}" in str(caught.value) and "chmod 600" in str(caught.value)
 
@@ -360,7 +355,7 @@ def test_a_password_file_others_can_read_is_refused(
     assert "\n" not in message and secret not in message
     assert str(loose) in message and "chmod 600" in message and "password_only" in message
     loose.chmod(0o600)
-    with SSHTransport(host, ssh_run(inventory)) as t:
+    with SshTransport(host, ssh_run(inventory)) as t:
         t.connect(Deadline.after(20))
         assert t.run("id -un", Deadline.after(10)).stdout == "kops\n"
 
@@ -406,7 +401,7 @@ class BannerServer:
 
 
 def _connect_failure(host: Host, inventory: Inventory, deadline_s: float) -> TransportError:
-    with SSHTransport(host, ssh_run(inventory)) as t, pytest.raises(TransportError) as caught:
+    with SshTransport(host, ssh_run(inventory)) as t, pytest.raises(TransportError) as caught:
         t.connect(Deadline.after(deadline_s))
     return caught.value
 
@@ -429,7 +424,7 @@ def test_an_endless_banner_line_fails_the_host_quickly_without_starving_others(
     try:
         worker.start()
         started = time.monotonic()
-        with SSHTransport(real, ssh_run(inventory)) as t:
+        with SshTransport(real, ssh_run(inventory)) as t:
             t.connect(Deadline.after(60))
             assert t.run("echo meanwhile", Deadline.after(30)).stdout == "meanwhile\n"
         real_took = time.monotonic() - started
@@ -471,7 +466,7 @@ def test_lines_before_the_banner_within_the_limits_are_passed_over(
     known.write_text(line.replace(f":{host.port} ", f":{relay.port} ", 1) + "\n")
     try:
         relayed = replace(host, port=relay.port, known_hosts=str(known))
-        with SSHTransport(relayed, ssh_run(inventory)) as t:
+        with SshTransport(relayed, ssh_run(inventory)) as t:
             t.connect(Deadline.after(20))
             assert t.run("echo past the preamble", Deadline.after(10)).stdout == (
                 "past the preamble\n"
@@ -483,7 +478,7 @@ def test_lines_before_the_banner_within_the_limits_are_passed_over(
 def test_the_banner_guard_counts_lines_as_openssh_does() -> None:
     near, far = socket.socketpair()
     with near, far:
-        guard = _BannerGuard(near)
+        guard = BannerGuard(near)
         far.sendall(b"hello\r\n" * MAX_PRE_BANNER_LINES + b"SSH-2.0-x\r\n\x00\x00")
         received = b""
         while b"SSH-" not in received or not received.endswith(b"\x00\x00"):
@@ -494,9 +489,9 @@ def test_the_banner_guard_counts_lines_as_openssh_does() -> None:
 
     near, far = socket.socketpair()
     with near, far:
-        guard = _BannerGuard(near)
+        guard = BannerGuard(near)
         far.sendall(b"hello\r\n" * (MAX_PRE_BANNER_LINES + 1))
-        with pytest.raises(_BannerRefused, match=f"more than {MAX_PRE_BANNER_LINES} lines"):
+        with pytest.raises(BannerRefused, match=f"more than {MAX_PRE_BANNER_LINES} lines"):
             while True:
                 guard.recv(4096)
         assert guard.problem is not None

@@ -31,7 +31,7 @@ from orchestrator.inventory.model import Host, Inventory, SecretRef, WinrmSettin
 from orchestrator.secrets import SecretStore
 from orchestrator.transports import Connector
 from orchestrator.transports.base import Deadline
-from orchestrator.transports.winrm import WinrmRun, WinRMTransport, describe, insecure
+from orchestrator.transports.winrm import WinrmRun, WinrmTransport, describe, insecure
 from tests import figures
 from tests.fleet.winrm_host.fleet import PASSWORD_ENV, WRONG_PASSWORD_ENV, WinrmFleet
 from tests.fleet.winrm_host.kinds import LEGACY_FILE
@@ -63,12 +63,12 @@ def host_of(fleet: WinrmFleet, inventory: Inventory, kind: str, **winrm: object)
     return host
 
 
-def transport(host: Host) -> WinRMTransport:
-    return WinRMTransport(host, WinrmRun(secrets=SecretStore()))
+def transport(host: Host) -> WinrmTransport:
+    return WinrmTransport(host, WinrmRun(secrets=SecretStore()))
 
 
 @pytest.fixture
-def clean(winrm_fleet: WinrmFleet, inventory: Inventory) -> Iterator[WinRMTransport]:
+def clean(winrm_fleet: WinrmFleet, inventory: Inventory) -> Iterator[WinrmTransport]:
     t = transport(host_of(winrm_fleet, inventory, "clean"))
     t.connect(Deadline.after(20))
     yield t
@@ -268,7 +268,7 @@ def test_missing_extras_and_credentials_are_input_errors(
     with pytest.raises(InputError, match="WinRM is not set up"):
         Connector().check(base)
     assert isinstance(
-        Connector(winrm=WinrmRun(secrets=SecretStore())).for_host(base), WinRMTransport
+        Connector(winrm=WinrmRun(secrets=SecretStore())).for_host(base), WinrmTransport
     )
 
 
@@ -293,7 +293,7 @@ def test_one_utf8_shell_per_host_reused_for_every_step(
     assert len(events(winrm_fleet, host.name, "delete")) == 1
 
 
-def test_scripts_go_through_a_temporary_cmd_file(winrm_fleet: WinrmFleet, clean: WinRMTransport):
+def test_scripts_go_through_a_temporary_cmd_file(winrm_fleet: WinrmFleet, clean: WinrmTransport):
     name = clean.host.name
     # Batch semantics, not a command line: %VAR% expands before "&" is parsed, %~nx0 is the file.
     script = '@echo off\nset "X=a b & c"\necho "[%X%]"\necho self=%~nx0\nexit /b 7\n'
@@ -317,7 +317,7 @@ def test_scripts_go_through_a_temporary_cmd_file(winrm_fleet: WinrmFleet, clean:
 
 
 def test_a_long_script_never_touches_the_command_line(
-    winrm_fleet: WinrmFleet, clean: WinRMTransport
+    winrm_fleet: WinrmFleet, clean: WinrmTransport
 ):
     lines = [f"echo line {n:05d} {'x' * 60}" for n in range(400)]
     script = "@echo off\n" + "\n".join(lines) + "\n"
@@ -330,12 +330,12 @@ def test_a_long_script_never_touches_the_command_line(
     assert max(len(c) for c in winrm_fleet.commands_log(clean.host.name)) < 300
 
 
-def test_a_script_line_longer_than_cmd_allows_is_refused(clean: WinRMTransport):
+def test_a_script_line_longer_than_cmd_allows_is_refused(clean: WinrmTransport):
     with pytest.raises(TransportError, match="8191"):
         clean.run("echo " + "y" * 9000, Deadline.after(20))
 
 
-def test_utf8_output_and_invalid_bytes(clean: WinRMTransport):
+def test_utf8_output_and_invalid_bytes(clean: WinrmTransport):
     result = clean.run("@echo off\necho Лаборатория Касперского — café\n", Deadline.after(20))
     assert result.stdout == "Лаборатория Касперского — café\r\n"
     legacy = clean.run(f'type "{LEGACY_FILE}"', Deadline.after(20))
@@ -343,7 +343,7 @@ def test_utf8_output_and_invalid_bytes(clean: WinRMTransport):
     assert legacy.stdout == "Agent d'administration (\ufffdt\ufffd) \ufffd end\r\n"
 
 
-def test_unknown_command_is_not_recognized(clean: WinRMTransport):
+def test_unknown_command_is_not_recognized(clean: WinrmTransport):
     result = clean.run("frobnicate --now", Deadline.after(20))
     assert result.exit_code == 9009
     assert "'frobnicate' is not recognized as an internal or external command" in result.stderr
@@ -379,7 +379,7 @@ def test_deadline_terminates_the_command_and_the_host_stays_usable(
     assert not [f for f in winrm_fleet.state(host.name)["files"] if f.startswith(temp)]
 
 
-def test_an_expired_deadline_sends_nothing(winrm_fleet: WinrmFleet, clean: WinRMTransport):
+def test_an_expired_deadline_sends_nothing(winrm_fleet: WinrmFleet, clean: WinrmTransport):
     before = len(winrm_fleet.commands_log(clean.host.name))
     result = clean.run("echo late", Deadline.after(0))
     assert result.timed_out and result.exit_code is None
@@ -433,12 +433,12 @@ def test_broken_answers_are_transport_errors(
     figures.record("fault", fault=f"WinRM {kind} answer to {action}", status="failed (named)")
 
 
-def test_stdin_for_a_script_is_refused(clean: WinRMTransport):
+def test_stdin_for_a_script_is_refused(clean: WinrmTransport):
     with pytest.raises(TransportError, match="stdin"):
         clean.run("echo x", Deadline.after(20), stdin=b"data")
 
 
-def test_become_is_ignored(clean: WinRMTransport):
+def test_become_is_ignored(clean: WinrmTransport):
     assert clean.run("echo admin", Deadline.after(20), become=True).stdout == "admin\r\n"
 
 
@@ -466,7 +466,7 @@ from pathlib import Path
 from orchestrator.inventory import load_inventories
 from orchestrator.secrets import SecretStore
 from orchestrator.transports.base import Deadline
-from orchestrator.transports.winrm import WinrmRun, WinRMTransport
+from orchestrator.transports.winrm import WinrmRun, WinrmTransport
 
 def peak_kib():
     with open("/proc/self/status") as status:
@@ -474,7 +474,7 @@ def peak_kib():
 
 inventory, name, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
 host = load_inventories([Path(inventory)]).hosts[name]
-t = WinRMTransport(host, WinrmRun(secrets=SecretStore()))
+t = WinrmTransport(host, WinrmRun(secrets=SecretStore()))
 t.connect(Deadline.after(20))
 before, started = peak_kib(), time.monotonic()
 try:
@@ -619,7 +619,7 @@ def test_an_answer_larger_than_the_cap_is_refused(winrm_fleet: WinrmFleet, fault
     figures.record("fault", fault="WinRM answer over the size cap", status="failed (named)")
 
 
-def test_big_output_still_arrives_in_envelopes_within_the_cap(clean: WinRMTransport):
+def test_big_output_still_arrives_in_envelopes_within_the_cap(clean: WinrmTransport):
     # 3 MiB of output (the script types itself): the host splits it over Receives of at most
     # the MaxEnvelopeSize asked for, as Windows does.
     script = '@echo off\ntype "%~f0"\nexit /b 0\n' + f"rem {'y' * 1000}\n" * 3200

@@ -1,28 +1,10 @@
-"""Output parsers: command output in, findings out. Parsing happens here, on the controller."""
+"""The Linux detection parser: the records playbooks/linux/detect.sh.j2 prints, in, findings out."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from orchestrator.playbook.model import Catalog, Finding
+from orchestrator.playbook.parsers.common import ParseError, residue
 from orchestrator.transports.base import CommandResult
-
-
-class ParseError(Exception):
-    """Output that does not say what the step needed to know. The host ends ``failed``."""
-
-
-Parser = Callable[[CommandResult, Catalog], list[Finding]]
-PARSERS: dict[str, Parser] = {}
-
-
-def parser(name: str) -> Callable[[Parser], Parser]:
-    def register(fn: Parser) -> Parser:
-        PARSERS[name] = fn
-        return fn
-
-    return register
-
 
 # dpkg states in which the package's files are (at least partly) on disk.
 _DPKG_PRESENT = {
@@ -35,7 +17,6 @@ _DPKG_PRESENT = {
 }
 
 
-@parser("linux_packages")
 def linux_packages(result: CommandResult, catalog: Catalog) -> list[Finding]:
     """Records written by playbooks/linux/detect.sh.j2, one tab-separated record per line."""
     findings: list[Finding] = []
@@ -52,15 +33,7 @@ def linux_packages(result: CommandResult, catalog: Catalog) -> list[Finding]:
             if finding is not None:
                 findings.append(finding)
         elif tag == "path" and len(fields) >= 2:
-            findings.append(
-                Finding(
-                    product="residue",
-                    name="Kaspersky directory",
-                    version=None,
-                    kind="residue",
-                    evidence={"path": fields[1]},
-                )
-            )
+            findings.append(residue("Kaspersky directory", {"path": fields[1]}))
     if not managers:
         raise ParseError(
             "the detection script printed no package manager line; output was cut short"
@@ -92,7 +65,3 @@ def _package_finding(manager: str, fields: list[str], catalog: Catalog) -> Findi
     if state not in _DPKG_PRESENT:
         evidence["state"] = state
     return Finding(product=product.id, name=product.name, version=version, evidence=evidence)
-
-
-# Platform parsers register themselves on import (after the registry above exists).
-from orchestrator.playbook import parsers_macos, parsers_windows  # noqa: E402, F401

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from orchestrator.playbook.model import Catalog, Finding, Product
-from orchestrator.playbook.parsers import ParseError, parser
+from orchestrator.playbook.parsers.common import ParseError, residue
 from orchestrator.transports.base import CommandResult
 
 LAUNCHCTL_HEADER = "PID\tStatus\tLabel"
@@ -84,8 +84,8 @@ def _check_os(lines: Iterable[str]) -> None:
         raise ParseError(f"sw_vers says ProductName {name!r}: not a macOS host")
 
 
-@parser("macos_products")
 def macos_products(result: CommandResult, catalog: Catalog) -> list[Finding]:
+    """The records of the module docstring, checked for proof the script ran, as findings."""
     os_lines: list[str] = []
     pkgutil_ok = False
     header: str | None = None
@@ -93,7 +93,7 @@ def macos_products(result: CommandResult, catalog: Catalog) -> list[Finding]:
     receipts: dict[str, dict[str, str]] = {}  # id -> pkg-info fields, in listing order
     jobs: dict[str, str] = {}  # label -> pid
     paths: list[str] = []
-    residue: list[str] = []
+    leftovers: list[str] = []
     for raw in result.stdout.splitlines():
         tag, _, rest = raw.rstrip("\r").partition("\t")
         if ended:
@@ -123,7 +123,7 @@ def macos_products(result: CommandResult, catalog: Catalog) -> list[Finding]:
         elif tag == "path" and rest and rest not in paths:
             paths.append(rest)
         elif tag == "residue" and rest:
-            residue.append(rest)
+            leftovers.append(rest)
     if not ended:
         raise ParseError("the detection script printed no end marker; output was cut short")
     _check_os(os_lines)
@@ -134,7 +134,7 @@ def macos_products(result: CommandResult, catalog: Catalog) -> list[Finding]:
             "launchctl list did not print its PID/Status/Label header"
             + (f" (got {header!r})" if header else "")
         )
-    return _findings(catalog, receipts, jobs, paths, residue)
+    return _findings(catalog, receipts, jobs, paths, leftovers)
 
 
 def _findings(
@@ -142,7 +142,7 @@ def _findings(
     receipts: Mapping[str, Mapping[str, str]],
     jobs: Mapping[str, str],
     paths: list[str],
-    residue: list[str],
+    leftovers: list[str],
 ) -> list[Finding]:
     products = [p for p in catalog.ordered() if p.macos]
     by_receipt = {r: p for p in products for r in p.macos.get("receipts", ())}
@@ -169,16 +169,7 @@ def _findings(
             seen.setdefault(product.id, _Seen()).paths.append(path)
     found = [_installed(p, seen[p.id]) for p in products if p.id in seen]
     found += unlisted
-    found += [
-        Finding(
-            product="residue",
-            name="Kaspersky directory",
-            version=None,
-            kind="residue",
-            evidence={"path": path},
-        )
-        for path in residue
-    ]
+    found += [residue("Kaspersky directory", {"path": path}) for path in leftovers]
     return found
 
 

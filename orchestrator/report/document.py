@@ -1,32 +1,17 @@
-"""Reports from the ledger: one run, or the whole fleet's latest known state, in stable schemas.
-
-The JSON document (schema ``kremove.report/1``) is the source of every format: the CSV is one row
-per host from it, the HTML report (``report_html``) draws it. Field meanings: docs/reports.md.
+"""The report document (schema ``kremove.report/1``) from the ledger: one run, or the whole
+fleet's latest known state. It is the JSON format, and the source of the others (csv.py, html.py).
+Field meanings: docs/reports.md.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.engine import status as st
 from orchestrator.ledger.records import RunDetail
-from orchestrator.textsafe import csv_cell
 
 SCHEMA = "kremove.report/1"
-CSV_COLUMNS = (
-    "run",
-    "host",
-    "groups",
-    "status",
-    "reason",
-    "found",
-    "remaining",
-    "started",
-    "finished",
-)
 EXCEPTIONS = frozenset(st.FAILURES - {st.FAILED} | {st.SKIPPED})
 
 
@@ -216,25 +201,3 @@ def _directive(
         "exceptions": sum(1 for h in hosts if h["status"] in EXCEPTIONS),
         "runs": [{"id": r[0], "started": r[1]} for r in runs],
     }
-
-
-def to_csv(report: Mapping[str, Any]) -> str:
-    """One row per host. Host names, groups, reasons and versions come from inventories and hosts:
-    each cell is written as text a spreadsheet will not run (textsafe.csv_cell)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for h in report["hosts"]:
-        row = [
-            h["run"],
-            h["host"],
-            ";".join(h["groups"]),
-            h["status"],
-            h["reason"] or "",
-            ";".join(f["label"] for f in h["found"]),
-            ";".join(f["label"] for f in h["remaining"]),
-            h["started"] or "",
-            h["finished"] or "",
-        ]
-        writer.writerow([csv_cell(cell) for cell in row])
-    return buffer.getvalue()
