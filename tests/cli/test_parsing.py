@@ -64,9 +64,13 @@ def kremove(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     ],
 )
 def test_exclusive_or_missing_choices_are_one_red_line_and_exit_2(
-    args: list[str], line: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+    args: list[str],
+    line: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    os.environ.pop("KREMOVE_LEDGER", None)
+    monkeypatch.delenv("KREMOVE_LEDGER", raising=False)
     code, err = kremove([*args, "--ledger", str(tmp_path / "none.db")], capsys)
     assert code == 2
     assert err.count("\n") == 1 and "kremove: error:" in err and line in err
