@@ -35,8 +35,8 @@ class RunSettings:
     max_fail: str | None = None
     window: str | None = None
     tz: str | None = None
-    forks: int = 50
-    host_timeout: float = 600.0
+    forks: int = 50  # runner.DEFAULT_FORKS (not imported: runner loads the whole engine)
+    host_timeout: float = 600.0  # runner.DEFAULT_HOST_TIMEOUT; a test holds both equal
 
 
 def refuse_both(resume: str | None, plan_id: str | None) -> None:

@@ -94,6 +94,7 @@ def test_a_plan_gives_its_selection_but_not_its_staging() -> None:
     assert settings.inventory == (Path("/srv/fleet.yml"),) and settings.limit == "web"
     assert (settings.batches, settings.max_fail, settings.window) == ("3", None, None)
     assert settings.forks == runner.DEFAULT_FORKS
+    assert settings.host_timeout == runner.DEFAULT_HOST_TIMEOUT
 
 
 def test_resume_and_plan_together_are_refused() -> None:
