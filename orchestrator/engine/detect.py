@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from orchestrator import transports
-from orchestrator.engine.host import HostJob, PreparedStep
+from orchestrator.engine.steps import HostJob, PreparedStep
 from orchestrator.errors import PlaybookError
 from orchestrator.inventory.model import Host
 from orchestrator.playbook.loader import PlaybookSet

@@ -4,7 +4,7 @@ Every step is journaled in the ledger before its command is sent and completed a
 output is scrubbed of secrets as it comes back, before any parser, reason or record reads it.
 Detection's findings are the host's pre-state; verification's its post-state. The plan is made
 from the findings and the catalog (products in removal order) and rendered in full before the
-first changing command is sent: a template error changes nothing.
+first changing command is sent (engine/steps.py renders it): a template error changes nothing.
 
 Idempotent by construction: a host on which detection finds nothing installed ends ``clean``
 after detection alone, so a second run over a cleaned fleet sends no changing command.
@@ -15,18 +15,26 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from orchestrator import transports
 from orchestrator.engine import status as st
-from orchestrator.engine.outcome import HostOutcome, StepOutcome
+from orchestrator.engine.outcome import HostOutcome, Kind, StepOutcome
+from orchestrator.engine.steps import (
+    HostJob,
+    PreparedStep,
+    Restore,
+    Reviewed,
+    finding_key,
+    package_residue,
+    plan_steps,
+    planned,
+)
 from orchestrator.errors import PlaybookError, TransportError
 from orchestrator.ledger import Ledger
 from orchestrator.playbook.loader import PlaybookSet
-from orchestrator.playbook.model import Finding, Product, Step
+from orchestrator.playbook.model import Finding
 from orchestrator.playbook.parsers import PARSERS, ParseError
-from orchestrator.playbook.render import RenderedCommand
 from orchestrator.secrets import Redactor
 from orchestrator.transports.base import CommandResult, Deadline, Transport
 
@@ -34,27 +42,18 @@ CONNECT_TIMEOUT = 30.0
 VERIFY_RESERVE = 60.0  # seconds kept for verification when a removal step times out
 STDERR_EXCERPT = 400
 
-
-@dataclass(frozen=True)
-class PreparedStep:
-    step: Step
-    command: RenderedCommand
-    label: str = ""  # what the step is for: the product or finding it was rendered for
-
-    @property
-    def ledger_id(self) -> str:
-        return f"{self.step.id}:{self.label}" if self.label else self.step.id
-
-
-@dataclass(frozen=True)
-class HostJob:
-    """A host with every detection command it will receive, rendered before anything connects."""
-
-    host: Any  # inventory Host
-    platform: str
-    steps: tuple[PreparedStep, ...]
-    skip_reason: str | None = None
-    context: Mapping[str, Any] = field(default_factory=dict)  # the template context
+# The steps and plans a host is sent live in engine/steps.py; these names stay importable from
+# here, where the CLI and the tests have always found them.
+__all__ = [
+    "HostDriver",
+    "HostJob",
+    "HostRun",
+    "PreparedStep",
+    "Restore",
+    "Reviewed",
+    "finding_key",
+    "plan_steps",
+]
 
 
 @dataclass
@@ -67,36 +66,12 @@ class HostRun:
     redactor: Redactor
     connector: transports.Connector
     host_timeout: float
-    mode: str = "detect"  # detect | plan (dry run) | run
+    mode: Kind = "detect"
     reviewed: Mapping[str, Reviewed] | None = None  # run --plan: what was reviewed, per host
     allow_drift: bool = False
     restore: Mapping[str, Restore] | None = None  # rollback: per host, what to reinstall
     lock: Callable[[str], str | None] | None = None  # take a host; the holder's run id if taken
     unlock: Callable[[str], None] | None = None
-
-
-@dataclass(frozen=True)
-class Restore:
-    """A rollback for one host: the reinstall steps, and the findings they must bring back."""
-
-    steps: tuple[PreparedStep, ...]
-    expected: tuple[tuple[str, str, str], ...]  # finding_key of each reinstalled finding
-
-
-@dataclass(frozen=True)
-class Reviewed:
-    """A host as a reviewed plan left it: its findings and the exact steps shown."""
-
-    status: str
-    findings: tuple[tuple[str, str, str], ...]
-    steps: tuple[str, ...]  # rendered commands as shown (secrets masked)
-
-
-def finding_key(f: Mapping[str, Any]) -> tuple[str, str, str]:
-    """What identifies an installed finding for drift: product, version, package or code."""
-    evidence = f.get("evidence") or {}
-    what = _identity(evidence)
-    return (str(f.get("product")), str(f.get("version")), str(what))
 
 
 class _Stop(Exception):
@@ -138,7 +113,7 @@ class HostDriver:
             reason=reason,
             findings=[f.to_dict() for f in self.findings],
             post_findings=None if self.post is None else [f.to_dict() for f in self.post],
-            plan=None if self.plan is None else [_planned(p) for p in self.plan],
+            plan=None if self.plan is None else [planned(p) for p in self.plan],
         )
         return outcome
 
@@ -178,7 +153,7 @@ class HostDriver:
                 self._check_drift(reviewed, installed)
             # A package removed but not purged (dpkg "config-files", e.g. a purge cut off) is not
             # installed, but a removal finishes the job.
-            leftovers = [f for f in self.findings if _package_residue(f)]
+            leftovers = [f for f in self.findings if package_residue(f)]
             if not installed and (self.run.mode == "detect" or not leftovers):
                 return st.CLEAN, None
             if self.run.mode == "detect":
@@ -318,7 +293,7 @@ class HostDriver:
         self, transport: Transport, deadline: Deadline, reboot: bool
     ) -> tuple[str, str | None]:
         self.post = self._observe(transport, self._verify_steps(), deadline)
-        left = [f for f in self.post if f.kind == "installed" or _package_residue(f)]
+        left = [f for f in self.post if f.kind == "installed" or package_residue(f)]
         if left:
             return st.FAILED, "verify still finds " + ", ".join(f.label() for f in left)
         if reboot:
@@ -413,76 +388,3 @@ class HostDriver:
             excerpt = "…" + excerpt[-STDERR_EXCERPT:]
         code = "no exit status" if result.exit_code is None else f"exited {result.exit_code}"
         return f"step {prepared.ledger_id!r} {code}" + (f": {excerpt}" if excerpt else "")
-
-
-def plan_steps(
-    steps: Sequence[Step],
-    products: Sequence[Product],
-    installed: Sequence[Finding],
-    context: Mapping[str, Any],
-    playbooks: PlaybookSet,
-) -> list[PreparedStep]:
-    """Render a removal playbook for the products found (already in removal order)."""
-    renderer = playbooks.renderer
-    found = [f.to_dict() for f in installed]
-    prepared: list[PreparedStep] = []
-    for step in steps:
-        for label, extra in _iterations(step, products, installed):
-            scope = {**context, "findings": found, **extra}
-            where = f"step {step.id!r}" + (f" for {label}" if label else "")
-            if step.when is not None and not renderer.evaluate(step.when, scope, where):
-                continue
-            try:
-                command = renderer.render(step.template, scope)
-            except PlaybookError as exc:
-                raise PlaybookError(f"{where}: {exc}") from None
-            prepared.append(PreparedStep(step, command, label))
-    return prepared
-
-
-def _iterations(
-    step: Step, products: Sequence[Product], installed: Sequence[Finding]
-) -> list[tuple[str, dict[str, Any]]]:
-    if step.for_each is None:
-        return [("", {"products": list(products)})]
-    out: list[tuple[str, dict[str, Any]]] = []
-    for product in products:
-        mine = [f for f in installed if f.product == product.id]
-        scope: dict[str, Any] = {
-            "product": product,
-            "found": [f.to_dict() for f in mine],
-            "packages": [f.evidence["package"] for f in mine if "package" in f.evidence],
-            "manager": next((f.evidence["manager"] for f in mine if "manager" in f.evidence), ""),
-        }
-        if step.for_each == "product":
-            out.append((product.id, scope))
-            continue
-        for finding in mine:
-            label = _identity(finding.evidence)
-            name = f"{product.id}/{label}" if label else product.id
-            out.append((name, {**scope, "finding": finding.to_dict()}))
-    return out
-
-
-def _planned(prepared: PreparedStep) -> dict[str, Any]:
-    step = prepared.step
-    return {
-        "step": prepared.ledger_id,
-        "kind": step.kind,
-        "readonly": step.readonly,
-        "become": step.become,
-        "command": prepared.command.shown,
-    }
-
-
-def _identity(evidence: Mapping[str, Any]) -> str:
-    """What tells two findings of one product apart: package, ProductCode, receipt, key."""
-    for key in ("package", "product_code", "receipt", "key", "display_name", "path"):
-        if evidence.get(key):
-            return str(evidence[key])
-    return ""
-
-
-def _package_residue(finding: Finding) -> bool:
-    """A package the manager still lists (configuration left after a removal)."""
-    return finding.kind == "residue" and bool(finding.evidence.get("package"))

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.engine.host import PreparedStep, Restore, finding_key
+from orchestrator.engine.steps import PreparedStep, Restore, finding_key
 from orchestrator.errors import PlaybookError
 from orchestrator.ledger.records import HostRecord
 from orchestrator.playbook.loader import PlaybookSet

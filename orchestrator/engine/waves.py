@@ -1,19 +1,27 @@
-"""Wave settings: batch sizes, the failure budget and the change window, parsed and checked.
+"""Waves: a run's hosts in batches, under a failure budget and a change window.
 
-All three are given on the command line and stored with the run, so ``--resume`` continues a run
-with the settings it was started with.
+The settings (batch sizes, the budget, the window, pausing) are given on the command line and
+stored with the run, so ``--resume`` continues a run with the settings it was started with.
+``run_waves`` is the loop: it starts each batch only while the budget holds and the window is
+open, and stops between batches when told to pause.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from orchestrator.errors import InputError
+from orchestrator.engine import status as st
+from orchestrator.engine.fanout import BatchStarted, Event, FanOut, FanOutResult
+from orchestrator.engine.outcome import HostOutcome, Stop
+from orchestrator.engine.steps import HostJob
+from orchestrator.errors import InputError, WindowClosed
 
 _SIZE = re.compile(r"^\s*(\d+)(%?)\s*$")
 _WINDOW = re.compile(r"^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*-\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
@@ -116,3 +124,144 @@ class Window:
 
     def describe(self) -> str:
         return f"{self.spec} ({self.tz_name})"
+
+
+@dataclass(frozen=True)
+class WaveSettings:
+    """How a run is staged. Stored with the run so that --resume continues it the same way."""
+
+    batches: str | None = None  # "1,5,10%,100%"
+    max_fail: str | None = None  # "3" or "5%"
+    pause_after: int | None = None
+    window: Window | None = None
+    confirm: Callable[[int, int], bool] | None = None  # between batches: (done, total) -> go on?
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "batches": self.batches,
+            "max_fail": self.max_fail,
+            "pause_after": self.pause_after,
+            "window": None if self.window is None else self.window.spec,
+            "tz": None if self.window is None else self.window.tz_name,
+        }
+
+    def window_open(self) -> bool:
+        return self.window is None or self.window.is_open()
+
+    def refuse_outside_window(self) -> None:
+        """Raise WindowClosed when the window is shut: a run outside it starts nothing."""
+        if self.window is not None and not self.window.is_open():
+            opening = self.window.next_opening().strftime("%Y-%m-%d %H:%M %Z")
+            raise WindowClosed(
+                f"outside the change window {self.window.describe()}; nothing was started. "
+                f"It next opens {opening}"
+            )
+
+    def pause_between(self, done: int, count: int) -> bool:
+        """After batch ``done`` of ``count``: stop here (--pause-after, or a no at --confirm)?"""
+        if done >= count:
+            return False
+        if self.pause_after is not None and done >= self.pause_after:
+            return True
+        return self.confirm is not None and not self.confirm(done, count)
+
+
+class Budget:
+    """The failure budget: hosts that failed, counted from every worker thread."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.spent: list[str] = []  # in the order they failed
+        self._lock = threading.Lock()
+
+    def count(self, outcome: HostOutcome) -> None:
+        if outcome.status in st.FAILURES:
+            with self._lock:
+                self.spent.append(outcome.host)
+
+    def exhausted(self) -> bool:
+        """More hosts failed than the budget allows: no new host may start."""
+        with self._lock:
+            return self.limit is not None and len(self.spent) > self.limit
+
+    def left(self) -> int | None:
+        return None if self.limit is None else max(self.limit - len(self.spent), 0)
+
+
+@dataclass
+class WaveResult:
+    """What the waves did: outcomes of the hosts that ran, and why they stopped, if early."""
+
+    budget: Budget
+    outcomes: dict[str, HostOutcome] = field(default_factory=dict)
+    abandoned: list[str] = field(default_factory=list)  # in flight at a second Ctrl-C
+    stop: Stop | None = None
+
+
+def run_waves(
+    jobs: Sequence[HostJob],
+    drive: Callable[[HostJob], HostOutcome],
+    wave: WaveSettings,
+    *,
+    selected: int,
+    forks: int,
+    on_event: Callable[[Event], None],
+    on_batch: Callable[[int, list[str]], None],
+) -> WaveResult:
+    """Drive ``jobs`` batch by batch, ``forks`` at a time; ``selected`` hosts size the budget.
+
+    ``on_batch(index, names)`` is told of each batch when there is more than one (for the ledger).
+    """
+    result = WaveResult(Budget(failure_budget(wave.max_fail, selected)))
+    budget = result.budget
+
+    def work(job: HostJob) -> HostOutcome:
+        outcome = drive(job)
+        budget.count(outcome)
+        return outcome
+
+    batches = split([j.host.name for j in jobs], batch_sizes(wave.batches, len(jobs)))
+    by_name = {j.host.name: j for j in jobs}
+    for index, names in enumerate(batches):
+        result.stop = _before_batch(budget, wave)
+        if result.stop is not None:
+            break
+        on_event(BatchStarted(index + 1, len(batches), len(names), budget.left(), budget.limit))
+        if len(batches) > 1:
+            on_batch(index + 1, names)
+        fan = FanOut(
+            work,
+            lambda job: job.host.name,
+            forks=forks,
+            on_event=on_event,
+            may_start=lambda: not budget.exhausted() and wave.window_open(),
+        )
+        done = fan.run([by_name[n] for n in names])
+        result.outcomes.update(done.outcomes)
+        result.abandoned += done.abandoned
+        result.stop = _after_batch(done, budget, wave, index + 1, len(batches))
+        if result.stop is not None:
+            break
+    return result
+
+
+def _before_batch(budget: Budget, wave: WaveSettings) -> Stop | None:
+    if budget.exhausted():
+        return Stop.HALTED
+    if not wave.window_open():
+        return Stop.WINDOW
+    return None
+
+
+def _after_batch(
+    done: FanOutResult, budget: Budget, wave: WaveSettings, index: int, count: int
+) -> Stop | None:
+    if done.interrupted:
+        return Stop.INTERRUPTED
+    if budget.exhausted():
+        return Stop.HALTED
+    if not wave.window_open() and done.not_started:
+        return Stop.WINDOW
+    if wave.pause_between(index, count):
+        return Stop.PAUSED
+    return None
