@@ -1,7 +1,7 @@
 """Every option more than one command takes, declared once (pip's cmdoptions).
 
 Only typer is imported here: a command module that reads its options from this one stays cheap
-to import, so `kremove --help` loads no engine. The defaults repeat the engine's (runner.py),
+to import, so `kremove --help` loads no engine. The defaults repeat the engine's (request.py),
 and a test holds the two equal.
 """
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import typer
 
-DEFAULT_FORKS = 50  # = orchestrator.engine.runner.DEFAULT_FORKS
-DEFAULT_HOST_TIMEOUT = 600.0  # = orchestrator.engine.runner.DEFAULT_HOST_TIMEOUT
+DEFAULT_FORKS = 50  # = orchestrator.engine.request.DEFAULT_FORKS
+DEFAULT_HOST_TIMEOUT = 600.0  # = orchestrator.engine.request.DEFAULT_HOST_TIMEOUT
 
 InventoryOpt = typer.Option(
     ...,

@@ -31,8 +31,8 @@ from orchestrator.cli.options import (
 from orchestrator.errors import InputError
 
 if TYPE_CHECKING:
-    from orchestrator.engine.host import Reviewed
     from orchestrator.engine.settings import RunSettings
+    from orchestrator.engine.steps import Reviewed
     from orchestrator.inventory.model import Host, Inventory
     from orchestrator.ledger import RunDetail
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.engine.detect import host_platform, template_context
-from orchestrator.engine.host import plan_steps
+from orchestrator.engine.steps import plan_steps
 from orchestrator.inventory.model import Host
 from orchestrator.playbook.loader import PlaybookSet
 from orchestrator.playbook.model import Finding, Product

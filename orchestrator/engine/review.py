@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from orchestrator.engine.host import Reviewed, finding_key
+from orchestrator.engine.steps import Reviewed, finding_key
 from orchestrator.inventory.model import Host
 from orchestrator.ledger import RunDetail
 

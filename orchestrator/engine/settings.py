@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from orchestrator.engine.request import DEFAULT_FORKS, DEFAULT_HOST_TIMEOUT
 from orchestrator.errors import InputError
 from orchestrator.inventory.model import Host
 from orchestrator.ledger import Ledger, RunDetail
@@ -35,8 +36,8 @@ class RunSettings:
     max_fail: str | None = None
     window: str | None = None
     tz: str | None = None
-    forks: int = 50  # runner.DEFAULT_FORKS (not imported: runner loads the whole engine)
-    host_timeout: float = 600.0  # runner.DEFAULT_HOST_TIMEOUT; a test holds both equal
+    forks: int = DEFAULT_FORKS
+    host_timeout: float = DEFAULT_HOST_TIMEOUT
 
 
 def refuse_both(resume: str | None, plan_id: str | None) -> None:

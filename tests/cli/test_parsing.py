@@ -111,7 +111,7 @@ def test_version_is_printed(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_the_option_defaults_are_the_engines() -> None:
-    from orchestrator.engine import runner as engine
+    from orchestrator.engine import request as engine
 
     assert options.DEFAULT_FORKS == engine.DEFAULT_FORKS
     assert options.DEFAULT_HOST_TIMEOUT == engine.DEFAULT_HOST_TIMEOUT
