@@ -1,8 +1,9 @@
 """The installed `kremove` script, run as a real subprocess the way an operator runs it.
 
-Every test that goes through the command line calls :func:`kremove` (or, to start one in the
-background, builds its environment with :func:`cli_env` and runs :data:`KREMOVE`), so a test
-says only what is particular to it: its directory, ledger, a fleet's secrets, a wrapper.
+Every test that goes through the command line calls :func:`kremove` (or :func:`start`, to
+signal or race a run in the background), so a test says only what is particular to it: its
+directory, ledger, a fleet's secrets, a wrapper or a terminal. A test that hands kremove to
+another program (tmux) builds the same environment with :func:`cli_env`.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def kremove(
     :func:`cli_env` builds from ``home``, ``ledger``, ``env`` and ``strip``. ``wrap`` is a
     command kremove runs under (``/usr/bin/time -f %M``, ``prlimit ...``, ``setpriv ...``).
     ``terminal`` runs it under ``script`` so it sees a terminal, as in an operator's shell:
-    then colour is not turned off, everything it printed is in ``stdout``, and carriage returns
+    then :data:`PLAIN` is not added, everything it printed is in ``stdout``, and carriage returns
     are kept (the text is decoded, invalid bytes replaced, without newline translation).
     """
     command = [*wrap, KREMOVE, *args]
@@ -99,4 +100,23 @@ def kremove(
         raw.returncode,
         raw.stdout.decode("utf-8", "replace"),
         raw.stderr.decode("utf-8", "replace"),
+    )
+
+
+def start(
+    *args: str, home: Path, env: Mapping[str, str] | None = None, keep_output: bool = True
+) -> subprocess.Popen[str]:
+    """Start ``kremove *args`` in the background, to signal it or race it, in ``home`` with the
+    environment :func:`kremove` would give it. What it prints comes in pipes, as text, or is
+    discarded when ``keep_output`` is false (a process killed midway leaves nobody to read it).
+    """
+    sink = subprocess.PIPE if keep_output else subprocess.DEVNULL
+    return subprocess.Popen(
+        [KREMOVE, *args],
+        cwd=home,
+        env=cli_env(home=home, env=env),
+        stdin=subprocess.DEVNULL,
+        stdout=sink,
+        stderr=sink,
+        text=True,
     )

@@ -12,17 +12,18 @@ import json
 import os
 import shutil
 import subprocess
-import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.cli_runner import kremove
+
 pytestmark = pytest.mark.skipif(
     shutil.which("rpmbuild") is None and not os.environ.get("CI"),
     reason="needs rpm and rpmbuild (./dev test installs them)",
 )
-KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 SPEC = """\
 Name: {name}
 Version: {version}
@@ -53,15 +54,6 @@ def build_and_install(tmp_path: Path, name: str, version: str, release: str, db:
         check=True,
         capture_output=True,
         timeout=120,
-    )
-
-
-def kremove(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KREMOVE_")}
-    env.update({"HOME": str(tmp_path / "home"), "KREMOVE_LEDGER": str(tmp_path / "l.db")})
-    env["DPKG_ADMINDIR"] = str(tmp_path / "dpkg")  # an empty dpkg database beside rpm's
-    return subprocess.run(
-        [KREMOVE, *args], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
     )
 
 
@@ -103,8 +95,16 @@ def test_rpm_packages_are_found_and_erased(tmp_path: Path) -> None:
         )
     )
     common = ["-i", str(inventory), "--playbooks", str(playbooks), "--json"]
+    cli = partial(
+        kremove,
+        cwd=tmp_path,
+        home=tmp_path / "home",
+        ledger=tmp_path / "l.db",
+        env={"DPKG_ADMINDIR": str(tmp_path / "dpkg")},  # an empty dpkg database beside rpm's
+        timeout=120,
+    )
 
-    found = kremove(tmp_path, "detect", *common)
+    found = cli("detect", *common)
     assert found.returncode == 1, found.stderr
     (host,) = json.loads(found.stdout)["hosts"]
     assert host["status"] == "found"
@@ -118,7 +118,7 @@ def test_rpm_packages_are_found_and_erased(tmp_path: Path) -> None:
         ("rpm", "klnagent64", "14.0.0-4646", "noarch"),
     }
 
-    removed = kremove(tmp_path, "run", "--yes", *common)
+    removed = cli("run", "--yes", *common)
     assert removed.returncode == 0, removed.stdout + removed.stderr
     (host,) = json.loads(removed.stdout)["hosts"]
     assert host["status"] == "removed"

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.inventory import load_inventories
+from tests.cli_runner import kremove
 from tests.fleet import (
     KEY_PASSPHRASE_ENV,
     KINDS,
@@ -175,14 +176,7 @@ def test_inventory_is_accepted_by_kremove(small_fleet: Fleet, known_hosts: Path)
 
     only = small_fleet.write_inventory(known_hosts.parent / "only.yml", include=["behind_jump"])
     assert set(load_inventories([only]).hosts) == {behind.name, behind.jump}
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "kremove"), "inventory", "check", "-i", str(path)],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **small_fleet.env},
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-    )
+    done = kremove("inventory", "check", "-i", str(path), env=small_fleet.env, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
 
 

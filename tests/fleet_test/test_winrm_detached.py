@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import kremove
 from tests.fleet.pytest_plugin import SEEN
 from tests.fleet.winrm_host import WinrmFleet, WinrmFleetError
-from tests.integration.test_winrm_run import KREMOVE, no_secrets
+from tests.integration.test_winrm_run import no_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 START = (
@@ -35,17 +36,10 @@ def test_detached_fleet_outlives_its_starter_and_stops_when_loaded(tmp_path: Pat
         inventory = fleet.write_inventory(tmp_path / "windows.yml", password_file=password)
         assert oct(password.stat().st_mode & 0o777) == "0o600"
         # Nothing exported: the login password comes from the file the inventory names.
-        clean_env = {k: v for k, v in os.environ.items() if not k.startswith("KREMOVE_")}
-        clean_env.update({"NO_COLOR": "1", "KREMOVE_LEDGER": str(tmp_path / "ledger.db")})
-        done = subprocess.run(
-            [KREMOVE, "run", "-i", str(inventory), "--yes", "--json"],
-            cwd=tmp_path,
-            env=clean_env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
+        done = kremove(
+            "run", "-i", str(inventory), "--yes", "--json",
+            cwd=tmp_path, ledger=tmp_path / "ledger.db", timeout=120,
+        )  # fmt: skip
         no_secrets(fleet, done.stdout, done.stderr)
         statuses = {h["host"]: h["status"] for h in json.loads(done.stdout)["hosts"]}
         assert statuses == {"w001-kes_and_agent": "removed", "w002-clean": "clean"}

@@ -8,14 +8,11 @@ detected again before anything else was sent to it; the ledger verifies.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,11 +21,11 @@ import pytest
 
 from orchestrator.playbook.loader import load_playbooks
 from tests import figures
+from tests.cli_runner import kremove, start
 from tests.fleet.fleet import Fleet
 
 CATALOG = load_playbooks().catalog
 PURGE = re.compile(r"dpkg --purge ([a-z0-9.+-]+)")
-KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 TRIALS = 20
 SEED = 20261125
 
@@ -38,22 +35,13 @@ def fleet(fleet_factory: Callable[..., Fleet]) -> Fleet:
     return fleet_factory({"one_product": 3, "several_products": 3})
 
 
-def kill_at_random(
-    fleet: Fleet, home: Path, rng: random.Random
-) -> tuple[str | None, dict[str, str]]:
+def kill_at_random(fleet: Fleet, home: Path, rng: random.Random) -> str | None:
     known = fleet.write_known_hosts(home / "known_hosts")
     inventory = fleet.write_inventory(home / "fleet.yml", known_hosts=known)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KREMOVE_", "SSH_"))}
-    env.update(fleet.env)
-    env.update({"HOME": str(home), "KREMOVE_LEDGER": str(home / "l.db")})
-    proc = subprocess.Popen(
-        [KREMOVE, "run", "-i", str(inventory), "--yes", "--json", "--forks", "2"],
-        cwd=home,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-    )
+    proc = start(
+        "run", "-i", str(inventory), "--yes", "--json", "--forks", "2",
+        home=home, env=fleet.env, keep_output=False,
+    )  # fmt: skip
     # A random moment of the run: after the k-th step was journaled, k from 1 to about the whole
     # run's count (6 hosts, 5 to 8 steps each), plus a random part of a second.
     _wait_for_steps(home / "l.db", rng.randint(1, 36), proc)
@@ -70,7 +58,7 @@ def kill_at_random(
             run_id = None
         finally:
             db.close()
-    return run_id, env
+    return run_id
 
 
 @pytest.mark.timeout(900)
@@ -83,10 +71,12 @@ def test_kill_and_resume(fleet: Fleet, tmp_path: Path) -> None:
         fleet.reset()
         home = tmp_path / f"trial{trial}"
         home.mkdir()
-        run_id, env = kill_at_random(fleet, home, rng)
+        run_id = kill_at_random(fleet, home, rng)
         if run_id is None:
             continue  # killed before the run was recorded: nothing to resume, nothing sent
-        first = json.loads(_kremove(env, home, "runs", "show", run_id, "--json").stdout)
+        first = json.loads(
+            kremove("runs", "show", run_id, "--json", home=home, env=fleet.env).stdout
+        )
         cut += first["status"] == "running"
         finished_changes = {
             (s["host"], s["step_id"])
@@ -96,12 +86,14 @@ def test_kill_and_resume(fleet: Fleet, tmp_path: Path) -> None:
         cut_off = {s["host"] for s in first["steps"] if not s["readonly"] and s["finished"] is None}
         sent_before = {h.name: len(fleet.commands_log(h.name)) for h in fleet.hosts}
 
-        resumed = _kremove(env, home, "run", "--resume", run_id, "--yes", "--json")
+        resumed = kremove("run", "--resume", run_id, "--yes", "--json", home=home, env=fleet.env)
         if first["status"] == "completed":
             assert resumed.returncode == 2, trial  # nothing to resume
         else:
             assert resumed.returncode == 0, (trial, resumed.stdout, resumed.stderr)
-        record = json.loads(_kremove(env, home, "runs", "show", run_id, "--json").stdout)
+        record = json.loads(
+            kremove("runs", "show", run_id, "--json", home=home, env=fleet.env).stdout
+        )
         assert record["status"] == "completed", trial
         lost += sum(1 for h in record["hosts"] if h["status"] not in ("removed", "clean"))
         assert {h["status"] for h in record["hosts"]} <= {"removed", "clean"}, (trial, record)
@@ -135,7 +127,7 @@ def test_kill_and_resume(fleet: Fleet, tmp_path: Path) -> None:
         for host in cut_off:
             later = [s for s in record["steps"] if s["host"] == host]
             assert later, (trial, host)
-        verify = _kremove(env, home, "audit", "verify")
+        verify = kremove("audit", "verify", home=home, env=fleet.env)
         assert verify.returncode == 0, (trial, verify.stderr)
     print(f"{cut} of {TRIALS} trials killed kremove in the middle of its run")
     figures.record(
@@ -149,7 +141,7 @@ def test_kill_and_resume(fleet: Fleet, tmp_path: Path) -> None:
     assert cut >= TRIALS // 2  # the kill moments really fall inside runs
 
 
-def _wait_for_steps(ledger: Path, count: int, proc: subprocess.Popen[bytes]) -> None:
+def _wait_for_steps(ledger: Path, count: int, proc: subprocess.Popen[str]) -> None:
     give_up = time.monotonic() + 60
     while time.monotonic() < give_up and proc.poll() is None:
         if ledger.exists():
@@ -162,15 +154,3 @@ def _wait_for_steps(ledger: Path, count: int, proc: subprocess.Popen[bytes]) -> 
             finally:
                 db.close()
         time.sleep(0.005)
-
-
-def _kremove(env: dict[str, str], home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [KREMOVE, *args],
-        cwd=home,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )

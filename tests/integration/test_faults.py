@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,9 +16,8 @@ import pytest
 import yaml
 
 from tests import figures
+from tests.cli_runner import kremove
 from tests.fleet.fleet import Fleet
-
-KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 
 
 def playbook(tmp_path: Path, script: str) -> Path:
@@ -48,18 +45,6 @@ def fleet(fleet_factory: Callable[..., Fleet]) -> Fleet:
     return fleet_factory({"one_product": 2})
 
 
-def kremove(
-    fleet: Fleet, home: Path, *args: str, ledger: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KREMOVE_", "SSH_"))}
-    env.update(fleet.env)
-    env.update({"HOME": str(home), "NO_COLOR": "1"})
-    env["KREMOVE_LEDGER"] = str(ledger or home / "l.db")
-    return subprocess.run(
-        [KREMOVE, *args], cwd=home, env=env, capture_output=True, text=True, timeout=300
-    )
-
-
 def inventory(fleet: Fleet, home: Path) -> Path:
     known = fleet.write_known_hosts(home / "known_hosts")
     return fleet.write_inventory(home / "fleet.yml", known_hosts=known)
@@ -81,8 +66,9 @@ def test_a_host_that_stops_answering_mid_command_ends_timeout(fleet: Fleet, tmp_
     watcher.start()
     try:
         done = kremove(
-            fleet, tmp_path, "detect", "-i", str(inventory(fleet, tmp_path)),
+            "detect", "-i", str(inventory(fleet, tmp_path)),
             "--playbooks", str(extra), "--host-timeout", "8", "--json",
+            home=tmp_path, env=fleet.env,
         )  # fmt: skip
         ended = time.monotonic()
     finally:
@@ -114,8 +100,8 @@ def test_a_host_whose_sshd_dies_mid_step_is_named_and_the_run_goes_on(
     timer.start()
     try:
         done = kremove(
-            fleet, tmp_path, "detect", "-i", str(inventory(fleet, tmp_path)),
-            "--playbooks", str(extra), "--json",
+            "detect", "-i", str(inventory(fleet, tmp_path)), "--playbooks", str(extra), "--json",
+            home=tmp_path, env=fleet.env,
         )  # fmt: skip
     finally:
         timer.join(60)
@@ -134,18 +120,17 @@ def test_a_flood_of_output_costs_bounded_memory(fleet: Fleet, tmp_path: Path) ->
         "head -c 100000000 /dev/zero | tr '\\0' x; printf '\\377\\376 bad utf-8' >&2",
     )
     inv = inventory(fleet, tmp_path)
-    done = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", KREMOVE, "detect", "-i", str(inv), "--playbooks",
-         str(extra), "--json"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("KREMOVE_")},
-             "HOME": str(tmp_path), "KREMOVE_LEDGER": str(tmp_path / "l.db")},
+    done = kremove(
+        "detect", "-i", str(inv), "--playbooks", str(extra), "--json",
+        home=tmp_path, wrap=["/usr/bin/time", "-f", "%M"],  # its peak memory: stderr's last line
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-500:]
     peak_kib = int(done.stderr.strip().splitlines()[-1])
     assert peak_kib < 250 * 1024, peak_kib  # two hosts' 100 MB each never held whole
     record = json.loads(
-        kremove(fleet, tmp_path, "runs", "show", json.loads(done.stdout)["run"], "--json").stdout
+        kremove(
+            "runs", "show", json.loads(done.stdout)["run"], "--json", home=tmp_path, env=fleet.env
+        ).stdout
     )
     for step in record["steps"]:
         assert len(step["stdout"]) < 100_000 and "omitted" in step["stdout"]
@@ -169,8 +154,8 @@ def test_a_full_disk_stops_the_run_cleanly_and_the_ledger_still_verifies(
         outcome = None
         for _ in range(20):
             outcome = kremove(
-                fleet, tmp_path, "detect", "-i", str(inv), "--playbooks", str(extra),
-                ledger=ledger,
+                "detect", "-i", str(inv), "--playbooks", str(extra),
+                ledger=ledger, home=tmp_path, env=fleet.env,
             )  # fmt: skip
             if outcome.returncode != 0:
                 break
@@ -178,7 +163,7 @@ def test_a_full_disk_stops_the_run_cleanly_and_the_ledger_still_verifies(
         error = outcome.stderr.strip().splitlines()
         assert len(error) == 1 and "full" in error[0] and str(ledger) in error[0], error
         assert "Traceback" not in outcome.stderr
-        verify = kremove(fleet, tmp_path, "audit", "verify", ledger=ledger)
+        verify = kremove("audit", "verify", ledger=ledger, home=tmp_path, env=fleet.env)
         assert verify.returncode == 0, verify.stdout + verify.stderr
         figures.record("fault", fault="ledger disk full", status="stopped, ledger verifies")
     finally:

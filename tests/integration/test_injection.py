@@ -6,10 +6,6 @@ reads the payloads back byte for byte and checks that no marker exists on any ho
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,10 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.cli_runner import kremove
 from tests.fleet.fleet import Fleet
 from tests.fleet.winrm_host.fleet import WinrmFleet
 
-KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 MARK = "/tmp/kremove-pwned"
 
 # Host names (the inventory refuses spaces, commas and a leading ! & ~ @ in names).
@@ -64,21 +60,6 @@ ECHO_PLAYBOOK = {
 }
 
 
-def kremove(home: Path, fleet: Fleet, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KREMOVE_", "SSH_"))}
-    env.update(fleet.env)
-    env.update({"HOME": str(home), "NO_COLOR": "1", "KREMOVE_LEDGER": str(home / "l.db")})
-    return subprocess.run(
-        [KREMOVE, *args],
-        cwd=home,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 @pytest.fixture(scope="module")
 def fleet(fleet_factory: Callable[..., Fleet]) -> Fleet:
     return fleet_factory({"one_product": 2})
@@ -115,12 +96,15 @@ def test_hostile_names_and_vars_arrive_as_text(fleet: Fleet, tmp_path: Path) -> 
     inventory = hostile_inventory(fleet, tmp_path)
 
     done = kremove(
-        tmp_path, fleet, "detect", "-i", str(inventory), "--playbooks", str(extra), "--json"
-    )
+        "detect", "-i", str(inventory), "--playbooks", str(extra), "--json", home=tmp_path,
+        env=fleet.env,
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     doc = json.loads(done.stdout)
     assert {h["host"] for h in doc["hosts"]} == set(NAMES)
-    record = json.loads(kremove(tmp_path, fleet, "runs", "show", doc["run"], "--json").stdout)
+    record = json.loads(
+        kremove("runs", "show", doc["run"], "--json", home=tmp_path, env=fleet.env).stdout
+    )
     for step in record["steps"]:
         out = step["stdout"]
         first, _, rest = out.partition("\n")
@@ -157,8 +141,9 @@ def test_hostile_catalog_data_is_inert_in_the_real_removal(fleet: Fleet, tmp_pat
     known = fleet.write_known_hosts(tmp_path / "known_hosts")
     inventory = fleet.write_inventory(tmp_path / "fleet.yml", known_hosts=known)
     done = kremove(
-        tmp_path, fleet, "run", "-i", str(inventory), "--playbooks", str(extra), "--yes", "--json"
-    )
+        "run", "-i", str(inventory), "--playbooks", str(extra), "--yes", "--json", home=tmp_path,
+        env=fleet.env,
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert {h["status"] for h in json.loads(done.stdout)["hosts"]} == {"removed"}
     assert_no_marker(fleet)
@@ -174,7 +159,10 @@ def test_a_catalog_path_outside_kaspersky_is_refused(fleet: Fleet, tmp_path: Pat
     override = {"products": {"kesl": {"linux": {"residue_paths": ["/opt"]}}}}
     (extra / "catalog.yml").write_text(yaml.safe_dump(override))
     inventory = fleet.write_inventory(tmp_path / "fleet.yml")
-    done = kremove(tmp_path, fleet, "run", "-i", str(inventory), "--playbooks", str(extra), "--yes")
+    done = kremove(
+        "run", "-i", str(inventory), "--playbooks", str(extra), "--yes", home=tmp_path,
+        env=fleet.env,
+    )  # fmt: skip
     assert done.returncode == 2
     assert "'/opt' is not a path kremove may delete" in done.stderr
     assert str(extra / "catalog.yml") in done.stderr
@@ -190,7 +178,9 @@ def test_a_catalog_name_read_as_an_option_is_refused(fleet: Fleet, tmp_path: Pat
     (extra / "catalog.yml").write_text(yaml.safe_dump(override))
     known = fleet.write_known_hosts(tmp_path / "known_hosts")
     inventory = fleet.write_inventory(tmp_path / "fleet.yml", known_hosts=known)
-    done = kremove(tmp_path, fleet, "detect", "-i", str(inventory), "--playbooks", str(extra))
+    done = kremove(
+        "detect", "-i", str(inventory), "--playbooks", str(extra), home=tmp_path, env=fleet.env
+    )
     assert_no_marker(fleet)
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.strip() == (
@@ -239,19 +229,11 @@ def test_hostile_windows_catalog_data_starts_no_program_in_detect(
     (extra / "catalog.yml").write_text(yaml.safe_dump(override))
     inventory = windows_fleet.write_inventory(tmp_path / "windows.yml")
     [host] = windows_fleet.hosts
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KREMOVE_")}
-    env.update(windows_fleet.env)
-    env.update({"HOME": str(tmp_path), "NO_COLOR": "1", "KREMOVE_LEDGER": str(tmp_path / "l.db")})
     seen = len(windows_fleet.log(host.name))
-    done = subprocess.run(
-        [KREMOVE, "detect", "-i", str(inventory), "--playbooks", str(extra)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
+    done = kremove(
+        "detect", "-i", str(inventory), "--playbooks", str(extra),
+        home=tmp_path, env=windows_fleet.env,
+    )  # fmt: skip
     printed = "".join(
         e["stdout"] + e["stderr"] for e in windows_fleet.log(host.name)[seen:] if "stdout" in e
     )
@@ -272,18 +254,10 @@ def test_catalog_paths_and_keys_still_find_residue_through_data_lines(
     override = {"products": {"kes-windows": {"windows": {"residue_paths": [own]}}}}
     (extra / "catalog.yml").write_text(yaml.safe_dump(override))
     inventory = windows_fleet.write_inventory(tmp_path / "windows.yml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KREMOVE_")}
-    env.update(windows_fleet.env)
-    env.update({"HOME": str(tmp_path), "NO_COLOR": "1", "KREMOVE_LEDGER": str(tmp_path / "l.db")})
-    done = subprocess.run(
-        [KREMOVE, "detect", "-i", str(inventory), "--playbooks", str(extra), "--json"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
+    done = kremove(
+        "detect", "-i", str(inventory), "--playbooks", str(extra), "--json",
+        home=tmp_path, env=windows_fleet.env,
+    )  # fmt: skip
     assert done.returncode == 1, done.stderr  # products found: not every host is clean
     [host] = json.loads(done.stdout)["hosts"]
     assert host["status"] == "found", host

@@ -9,19 +9,15 @@ stderr; a second run finds every host clean and sends only the read-only detecti
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli_runner import kremove
 from tests.fleet.fleet import Fleet
 
-KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 KINDS = {"macos_clean": 1, "macos_kav": 2, "macos_uninstall_fails": 1}
 EXPECTED = {"macos_clean": "clean", "macos_kav": "removed", "macos_uninstall_fails": "failed"}
 KAV_RECEIPTS = {
@@ -43,22 +39,6 @@ GONE = (
 KEPT = ("/Applications/Safari.app", "/Library/LaunchDaemons", "/var/db/receipts")
 
 
-def kremove(home: Path, fleet: Fleet, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KREMOVE_", "SSH_"))}
-    env.update(fleet.env)
-    env.update({"HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200"})
-    env["KREMOVE_LEDGER"] = str(home / "ledger.db")
-    return subprocess.run(
-        [KREMOVE, *args],
-        cwd=home,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 @pytest.fixture(scope="module")
 def fleet(fleet_factory: Callable[..., Fleet]) -> Fleet:
     return fleet_factory(KINDS)
@@ -74,7 +54,7 @@ def home(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def detected(fleet: Fleet, home: Path) -> dict[str, Any]:
-    done = kremove(home, fleet, "detect", "-i", str(home / "fleet.yml"), "--json")
+    done = kremove("detect", "-i", str(home / "fleet.yml"), "--json", home=home, env=fleet.env)
     assert done.returncode == 1, done.stdout + done.stderr  # products found: exit 1
     doc: dict[str, Any] = json.loads(done.stdout)
     return doc
@@ -82,7 +62,9 @@ def detected(fleet: Fleet, home: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def first(fleet: Fleet, home: Path, detected: dict[str, Any]) -> dict[str, Any]:
-    done = kremove(home, fleet, "run", "-i", str(home / "fleet.yml"), "--yes", "--json")
+    done = kremove(
+        "run", "-i", str(home / "fleet.yml"), "--yes", "--json", home=home, env=fleet.env
+    )
     assert done.returncode == 1, done.stdout + done.stderr  # a failed host: exit 1
     doc: dict[str, Any] = json.loads(done.stdout)
     return doc
@@ -142,7 +124,7 @@ def test_receipts_jobs_and_files_are_gone_from_each_removed_host(
 def test_the_steps_run_in_catalog_order_through_sudo(
     fleet: Fleet, home: Path, first: dict[str, Any]
 ) -> None:
-    shown = kremove(home, fleet, "runs", "show", first["run"], "--json")
+    shown = kremove("runs", "show", first["run"], "--json", home=home, env=fleet.env)
     record = json.loads(shown.stdout)
     name = fleet.by_kind("macos_kav")[0].name
     steps = [s for s in record["steps"] if s["host"] == name]
@@ -181,7 +163,9 @@ def test_a_refusing_uninstall_script_names_its_step_and_stderr(
     assert not [c for c in fleet.commands_log(h.name) if "rm -rf" in c or "--forget" in c]
     assert fleet.kaspersky_receipts(h.name) == KAV_RECEIPTS
     assert set(fleet.launchd_jobs(h.name)) >= KAV_LABELS
-    record = json.loads(kremove(home, fleet, "runs", "show", first["run"], "--json").stdout)
+    record = json.loads(
+        kremove("runs", "show", first["run"], "--json", home=home, env=fleet.env).stdout
+    )
     post = {o["host"]: o for o in record["hosts"]}[h.name]["post_findings"]
     assert {f["product"] for f in post if f["kind"] == "installed"} == {"kav-mac", "klnagent"}
 
@@ -191,20 +175,15 @@ def test_a_second_run_finds_every_host_clean_and_changes_nothing(
 ) -> None:
     before = {h.name: len(fleet.commands_log(h.name)) for h in fleet.hosts}
     done = kremove(
-        home,
-        fleet,
-        "run",
-        "-i",
-        str(home / "fleet.yml"),
-        "--yes",
-        "--json",
-        "--limit",
-        "all:!macos_uninstall_fails",
-    )
+        "run", "-i", str(home / "fleet.yml"), "--yes", "--json", "--limit",
+        "all:!macos_uninstall_fails", home=home, env=fleet.env,
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     doc = json.loads(done.stdout)
     assert set(statuses(doc).values()) == {"clean"}
-    record = json.loads(kremove(home, fleet, "runs", "show", doc["run"], "--json").stdout)
+    record = json.loads(
+        kremove("runs", "show", doc["run"], "--json", home=home, env=fleet.env).stdout
+    )
     assert record["steps"] and all(s["readonly"] for s in record["steps"])
     for name, count in before.items():
         if fleet.host(name).kind == "macos_uninstall_fails":

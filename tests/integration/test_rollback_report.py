@@ -8,21 +8,18 @@ import base64
 import csv
 import io
 import json
-import os
 import re
-import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli_runner import kremove
 from tests.fleet import debs
 from tests.fleet.fleet import Fleet
 
-KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 SOURCE = "/var/tmp/kremove-packages"  # on each host: where the operator put the packages
 
 
@@ -32,20 +29,9 @@ class Env:
         self.home = home
         known = fleet.write_known_hosts(home / "known_hosts")
         self.inventory = fleet.write_inventory(home / "fleet.yml", known_hosts=known)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("KREMOVE_", "SSH_"))}
-        self.env.update(fleet.env)
-        self.env.update({"HOME": str(home), "NO_COLOR": "1", "KREMOVE_LEDGER": str(home / "l.db")})
 
     def kremove(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [KREMOVE, *args],
-            cwd=self.home,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            stdin=subprocess.DEVNULL,
-        )
+        return kremove(*args, home=self.home, env=self.fleet.env)
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,8 @@ sudo's wrapper is taken off, every command a host received must be one kremove s
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,9 +18,9 @@ import pytest
 import yaml
 
 from orchestrator.playbook.quoting import utf16le_hex
+from tests.cli_runner import kremove
 from tests.fleet.fleet import Fleet
 
-KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 MASK = "********"
 PASSWORD_ENV = "M2_TEST_UNINSTALL_PASSWORD"
 PASSWORD = "Kx7-s3cret 'M2' & $(touch /tmp/kremove-pwned-pw)"
@@ -74,21 +70,6 @@ def home(fleet: Fleet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     fleet.reset()
 
 
-def kremove(home: Path, fleet: Fleet, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KREMOVE_", "SSH_"))}
-    env.update(fleet.env)
-    env.update({"HOME": str(home), "NO_COLOR": "1", "KREMOVE_LEDGER": str(home / "l.db")})
-    return subprocess.run(
-        [KREMOVE, *args],
-        cwd=home,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def overriding(home: Path, template: str, name: str = "purge.sh.j2") -> Path:
     extra = home / "playbooks"
     (extra / "linux").mkdir(parents=True)
@@ -108,7 +89,7 @@ def inventory(fleet: Fleet, home: Path, echo: list[str] | None = None) -> Path:
 
 
 def shown_commands(home: Path, fleet: Fleet, run_id: str) -> dict[str, list[str]]:
-    done = kremove(home, fleet, "runs", "show", run_id, "--json")
+    done = kremove("runs", "show", run_id, "--json", home=home, env=fleet.env)
     assert done.returncode == 0, done.stderr
     out: dict[str, list[str]] = {}
     for step in json.loads(done.stdout)["steps"]:
@@ -140,19 +121,21 @@ def test_a_reviewed_plan_sends_exactly_what_it_showed_with_the_secret_in_place(
     extra = overriding(home, COMPARING)
     inv = inventory(fleet, home)
     planned = kremove(
-        home, fleet, "plan", "-i", str(inv), "--playbooks", str(extra),
-        "--uninstall-password-env", PASSWORD_ENV, "--json",
+        "plan", "-i", str(inv), "--playbooks", str(extra),
+        "--uninstall-password-env", PASSWORD_ENV, "--json", home=home, env=fleet.env,
     )  # fmt: skip
     assert planned.returncode == 0, planned.stdout + planned.stderr
     plan_id = json.loads(planned.stdout)["plan"]
-    done = kremove(home, fleet, "run", "--plan", plan_id, "--yes", "--json")
+    done = kremove("run", "--plan", plan_id, "--yes", "--json", home=home, env=fleet.env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert {h["status"] for h in json.loads(done.stdout)["hosts"]} == {"removed"}
     plan_shown = shown_commands(home, fleet, plan_id)
     run_shown = shown_commands(home, fleet, json.loads(done.stdout)["run"])
     shown = {h: plan_shown.get(h, []) + run_shown.get(h, []) for h in plan_shown | run_shown}
     assert_every_received_command_was_shown(fleet, shown)
-    with_plan = json.loads(kremove(home, fleet, "runs", "show", plan_id, "--json").stdout)
+    with_plan = json.loads(
+        kremove("runs", "show", plan_id, "--json", home=home, env=fleet.env).stdout
+    )
     for h in fleet.hosts:
         [purge] = [c for c in run_shown[h.name] if "dpkg --purge" in c]
         assert purge.startswith("echo SENT") and MASK in purge and PASSWORD not in purge
@@ -173,11 +156,11 @@ def test_a_template_that_looks_at_a_secrets_output_is_refused_and_nothing_else_r
     extra = overriding(home, CAPTURING)
     inv = inventory(fleet, home)
     planned = kremove(
-        home, fleet, "plan", "-i", str(inv), "--playbooks", str(extra),
-        "--uninstall-password-env", PASSWORD_ENV, "--json",
+        "plan", "-i", str(inv), "--playbooks", str(extra),
+        "--uninstall-password-env", PASSWORD_ENV, "--json", home=home, env=fleet.env,
     )  # fmt: skip
     plan_doc = json.loads(planned.stdout)
-    done = kremove(home, fleet, "run", "--plan", plan_doc["plan"], "--yes", "--json")
+    done = kremove("run", "--plan", plan_doc["plan"], "--yes", "--json", home=home, env=fleet.env)
     shown = shown_commands(home, fleet, plan_doc["plan"])
     for host, commands in shown_commands(home, fleet, json.loads(done.stdout)["run"]).items():
         shown.setdefault(host, []).extend(commands)
@@ -194,8 +177,8 @@ def test_a_secret_a_host_echoes_is_in_no_ledger_export_or_report(fleet: Fleet, h
     extra = overriding(home, ECHOING, "detect.sh.j2")
     inv = inventory(fleet, home, echo=["finding", "error"])
     planned = kremove(
-        home, fleet, "plan", "-i", str(inv), "--playbooks", str(extra),
-        "--uninstall-password-env", PASSWORD_ENV, "--json",
+        "plan", "-i", str(inv), "--playbooks", str(extra),
+        "--uninstall-password-env", PASSWORD_ENV, "--json", home=home, env=fleet.env,
     )  # fmt: skip
     run_id = json.loads(planned.stdout)["plan"]
     outputs = [planned.stdout, planned.stderr]
@@ -209,7 +192,7 @@ def test_a_secret_a_host_echoes_is_in_no_ledger_export_or_report(fleet: Fleet, h
         ("report", "--fleet", "--format", "json"),
         *(("audit", "host", h.name, "--json") for h in fleet.hosts),
     ):
-        done = kremove(home, fleet, *args)
+        done = kremove(*args, home=home, env=fleet.env)
         assert done.returncode == 0, (args, done.stderr)
         outputs += [done.stdout, done.stderr]
     files = [p.read_bytes() for p in home.glob("l.db*")]  # the ledger and its WAL

@@ -8,12 +8,9 @@ wrote.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,9 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests import cli_runner
 from tests.fleet.fleet import Fleet, FleetHost
-
-KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 
 FLEET_50 = {
     "clean": 12,
@@ -72,19 +68,10 @@ class Run:
 
 
 def kremove(home: Path, fleet: Fleet, *args: str, timeout: float = 120) -> Run:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KREMOVE_", "SSH_"))}
-    env.update(fleet.env)
-    env.update({"HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200"})
-    env["KREMOVE_LEDGER"] = str(home / "ledger" / "ledger.db")
+    """The CLI run and timed, with the ledger in its own directory under ``home``."""
     started = time.monotonic()
-    done = subprocess.run(
-        [KREMOVE, *args],
-        cwd=home,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
+    done = cli_runner.kremove(
+        *args, home=home, ledger=home / "ledger" / "ledger.db", env=fleet.env, timeout=timeout
     )
     return Run(done, time.monotonic() - started)
 
@@ -261,47 +248,33 @@ def slow_fleet(fleet_factory: Callable[..., Fleet]) -> Fleet:
     return fleet_factory({"slow": 6}, slow_delay=2.0)
 
 
-def interrupted_detect(
-    slow: Fleet, tmp_path: Path, signals: int
-) -> tuple[subprocess.Popen[str], dict[str, str]]:
+def interrupted_detect(slow: Fleet, tmp_path: Path, signals: int) -> subprocess.Popen[str]:
     """Start a detect over the slow hosts two at a time and press Ctrl-C ``signals`` times."""
     known = slow.write_known_hosts(tmp_path / "known_hosts")
     inventory = slow.write_inventory(tmp_path / "inv.yml", known_hosts=known)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KREMOVE_")}
-    env.update(slow.env)
-    env.update({"HOME": str(tmp_path), "NO_COLOR": "1", "KREMOVE_LEDGER": str(tmp_path / "l.db")})
-    proc = subprocess.Popen(
-        [KREMOVE, "detect", "-i", str(inventory), "--forks", "2", "--json"],
-        cwd=tmp_path,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = cli_runner.start(
+        "detect", "-i", str(inventory), "--forks", "2", "--json", home=tmp_path, env=slow.env
     )
     wait_for_run(tmp_path / "l.db")
     time.sleep(0.5)  # two hosts are now waiting for their delayed (2 s) banners
     for _ in range(signals):
         proc.send_signal(signal.SIGINT)
         time.sleep(0.2)
-    return proc, env
+    return proc
 
 
 def test_ctrl_c_twice_abandons_hosts_in_flight_and_records_them(
     slow_fleet: Fleet, tmp_path: Path
 ) -> None:
-    proc, env = interrupted_detect(slow_fleet, tmp_path, signals=2)
+    proc = interrupted_detect(slow_fleet, tmp_path, signals=2)
     started = time.monotonic()
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
     assert time.monotonic() - started < 1.5  # did not wait for the 2 s banners
-    listed = subprocess.run(
-        [KREMOVE, "runs", "show", json.loads(stdout)["run"], "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    listed = cli_runner.kremove(
+        "runs", "show", json.loads(stdout)["run"], "--json",
+        home=tmp_path, env=slow_fleet.env, timeout=60,
+    )  # fmt: skip
     record = json.loads(listed.stdout)
     assert record["status"] == "interrupted"
     reasons = sorted(h["reason"] for h in record["hosts"])
@@ -313,7 +286,7 @@ def test_ctrl_c_twice_abandons_hosts_in_flight_and_records_them(
 def test_ctrl_c_stops_new_hosts_and_lets_running_ones_finish(
     slow_fleet: Fleet, tmp_path: Path
 ) -> None:
-    proc, env = interrupted_detect(slow_fleet, tmp_path, signals=1)
+    proc = interrupted_detect(slow_fleet, tmp_path, signals=1)
     stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
     assert "no new host starts" in stderr
@@ -321,13 +294,10 @@ def test_ctrl_c_stops_new_hosts_and_lets_running_ones_finish(
     statuses = [h["status"] for h in doc["hosts"]]
     assert doc["interrupted"] is True
     assert statuses.count("found") == 2 and statuses.count("skipped") == 4, statuses
-    listed = subprocess.run(
-        [KREMOVE, "runs", "show", doc["run"], "--json", "--ledger", str(tmp_path / "l.db")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    listed = cli_runner.kremove(
+        "runs", "show", doc["run"], "--json", "--ledger", str(tmp_path / "l.db"),
+        home=tmp_path, env=slow_fleet.env, timeout=60,
+    )  # fmt: skip
     record = json.loads(listed.stdout)
     assert record["status"] == "interrupted"
     assert sorted(h["status"] for h in record["hosts"]) == sorted(statuses)
@@ -338,18 +308,11 @@ def test_progress_on_a_terminal_shows_counts_rate_and_eta(fleet: Fleet, tmp_path
     known = fleet.write_known_hosts(tmp_path / "known_hosts")
     include = ["one_product", "several_products", "unreachable", "slow"]
     inventory = fleet.write_inventory(tmp_path / "inv.yml", known_hosts=known, include=include)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KREMOVE_")}
-    env.update(fleet.env)
-    env.update({"HOME": str(tmp_path), "KREMOVE_LEDGER": str(tmp_path / "l.db"), "COLUMNS": "160"})
-    command = f"{KREMOVE} detect -i {inventory} --forks 4"
-    done = subprocess.run(  # `script` gives kremove a terminal, as an operator's shell would
-        ["script", "-qfec", command, "/dev/null"],
-        env=env,
-        capture_output=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-    screen = done.stdout.decode("utf-8", "replace")
+    done = cli_runner.kremove(  # under `script`: a terminal, as an operator's shell would give it
+        "detect", "-i", str(inventory), "--forks", "4",
+        home=tmp_path, env={**fleet.env, "COLUMNS": "160"}, timeout=120, terminal=True,
+    )  # fmt: skip
+    screen = done.stdout
     frames = [f for f in screen.split("\r") if "in flight" in f]
     assert frames, screen[-2000:]
     last = frames[-1]

@@ -7,19 +7,14 @@ in the ledger, and a second run that finds every host clean and sends no changin
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.cli_runner import kremove
 from tests.fleet.fleet import Fleet
-
-KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 
 KINDS = {
     "clean": 2,
@@ -44,22 +39,6 @@ EXPECTED = {
 REMOVED = ("one_product", "several_products", "behind_jump")
 
 
-def kremove(home: Path, fleet: Fleet, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KREMOVE_", "SSH_"))}
-    env.update(fleet.env)
-    env.update({"HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200"})
-    env["KREMOVE_LEDGER"] = str(home / "ledger.db")
-    return subprocess.run(
-        [KREMOVE, *args],
-        cwd=home,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 @pytest.fixture(scope="module")
 def fleet(fleet_factory: Callable[..., Fleet]) -> Fleet:
     return fleet_factory(KINDS)
@@ -70,7 +49,7 @@ def first(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
     home = tmp_path_factory.mktemp("run")
     known = fleet.write_known_hosts(home / "known_hosts")
     inventory = fleet.write_inventory(home / "fleet.yml", known_hosts=known)
-    done = kremove(home, fleet, "run", "-i", str(inventory), "--yes", "--json")
+    done = kremove("run", "-i", str(inventory), "--yes", "--json", home=home, env=fleet.env)
     assert done.returncode == 1, done.stderr  # failures and unreachable hosts: exit 1
     doc: dict[str, Any] = json.loads(done.stdout)
     return home, doc
@@ -125,7 +104,7 @@ def test_the_ledger_holds_pre_state_steps_and_post_state(
     fleet: Fleet, first: tuple[Path, Any]
 ) -> None:
     home, doc = first
-    shown = kremove(home, fleet, "runs", "show", doc["run"], "--json")
+    shown = kremove("runs", "show", doc["run"], "--json", home=home, env=fleet.env)
     record = json.loads(shown.stdout)
     assert record["kind"] == "run" and record["status"] == "completed"
     hosts = {h["host"]: h for h in record["hosts"]}
@@ -167,20 +146,15 @@ def test_a_second_run_finds_every_host_clean_and_changes_nothing(
     before = {h.name: len(fleet.commands_log(h.name)) for h in fleet.hosts if h.has_system}
     inventory = home / "fleet.yml"
     done = kremove(
-        home,
-        fleet,
-        "run",
-        "-i",
-        str(inventory),
-        "--yes",
-        "--json",
-        "--limit",
-        "all:!uninstall_fails:!unreachable:!wrong_sudo_password",
-    )
+        "run", "-i", str(inventory), "--yes", "--json", "--limit",
+        "all:!uninstall_fails:!unreachable:!wrong_sudo_password", home=home, env=fleet.env,
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     doc = json.loads(done.stdout)
     assert set(statuses(doc).values()) == {"clean"}
-    record = json.loads(kremove(home, fleet, "runs", "show", doc["run"], "--json").stdout)
+    record = json.loads(
+        kremove("runs", "show", doc["run"], "--json", home=home, env=fleet.env).stdout
+    )
     assert record["steps"] and all(s["readonly"] for s in record["steps"])
     for name, count in before.items():
         if fleet.host(name).kind in ("uninstall_fails", "wrong_sudo_password"):
@@ -193,7 +167,9 @@ def test_run_without_yes_and_without_a_terminal_changes_nothing(
     fleet: Fleet, tmp_path: Path
 ) -> None:
     inventory = fleet.write_inventory(tmp_path / "fleet.yml", include=["one_product"])
-    done = kremove(tmp_path, fleet, "run", "-i", str(inventory))
+    done = kremove(
+        "run", "-i", str(inventory), home=tmp_path, env=fleet.env, ledger=tmp_path / "ledger.db"
+    )
     assert done.returncode == 2
     assert "pass --yes" in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "ledger.db").exists()

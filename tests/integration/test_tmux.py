@@ -7,16 +7,14 @@ import os
 import shlex
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import KREMOVE, OWN_SETTINGS, cli_env
 from tests.fleet.fleet import Fleet
-
-KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 
 
 def tmux() -> str:
@@ -42,8 +40,8 @@ def test_the_wave_progress_in_a_real_terminal(
     fleet = fleet_factory(["unreachable", "slow", "slow", "slow", "slow"], slow_delay=1.5)
     known = fleet.write_known_hosts(tmp_path / "known_hosts")
     inventory = fleet.write_inventory(tmp_path / "fleet.yml", known_hosts=known)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KREMOVE_", "TMUX"))}
-    env.update({"HOME": str(tmp_path), "KREMOVE_LEDGER": str(tmp_path / "l.db"), "TERM": "xterm"})
+    # Not under the tmux these tests may run in; a terminal, so colour is not turned off.
+    env = cli_env(home=tmp_path, env={"TERM": "xterm"}, strip=(*OWN_SETTINGS, "TMUX"), plain=False)
     session = f"kremove-{os.getpid()}"
     command = (
         f"{KREMOVE} run -i {shlex.quote(str(inventory))} --yes --batches 1,2,100% "

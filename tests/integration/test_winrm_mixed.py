@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.cli_runner import kremove
 from tests.fleet.fleet import Fleet
 from tests.fleet.winrm_host.fleet import WinrmFleet
-from tests.integration.test_winrm_run import KREMOVE, no_secrets
+from tests.integration.test_winrm_run import no_secrets
 
 
 def test_detect_and_run_over_ssh_and_winrm_hosts_in_one_run(
@@ -25,21 +24,10 @@ def test_detect_and_run_over_ssh_and_winrm_hosts_in_one_run(
         linux.write_inventory(tmp_path / "linux.yml", known_hosts=known),
         windows.write_inventory(tmp_path / "windows.yml"),
     ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("KREMOVE_", "SSH_"))}
-    env.update({**linux.env, **windows.env, "HOME": str(tmp_path), "NO_COLOR": "1"})
-    env["KREMOVE_LEDGER"] = str(tmp_path / "ledger.db")
     args = [a for p in inventories for a in ("-i", str(p))]
 
-    def kremove(*extra: str) -> dict[str, str]:
-        done = subprocess.run(
-            [KREMOVE, *extra, *args, "--json"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            stdin=subprocess.DEVNULL,
-        )
+    def statuses(*extra: str) -> dict[str, str]:
+        done = kremove(*extra, *args, "--json", home=tmp_path, env={**linux.env, **windows.env})
         no_secrets(windows, done.stdout, done.stderr)
         assert done.stdout, done.stderr
         doc = json.loads(done.stdout)
@@ -47,8 +35,8 @@ def test_detect_and_run_over_ssh_and_winrm_hosts_in_one_run(
 
     linux_host = linux.hosts[0].name
     kes, clean = (h.name for h in windows.hosts)
-    assert kremove("detect") == {linux_host: "found", kes: "found", clean: "clean"}
-    assert kremove("run", "--yes") == {linux_host: "removed", kes: "removed", clean: "clean"}
+    assert statuses("detect") == {linux_host: "found", kes: "found", clean: "clean"}
+    assert statuses("run", "--yes") == {linux_host: "removed", kes: "removed", clean: "clean"}
     assert linux.kaspersky_packages(linux_host) == {}
     assert not [n for n in windows.products(kes) if "Kaspersky" in n]
 
@@ -58,20 +46,10 @@ def test_turning_certificate_validation_off_is_said_and_recorded(
 ) -> None:
     windows = winrm_fleet_factory({"kes_and_agent": 1})
     inventory = windows.write_inventory(tmp_path / "windows.yml", cert_validation=False)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KREMOVE_")}
-    env.update({**windows.env, "HOME": str(tmp_path), "NO_COLOR": "1"})
-    env["KREMOVE_LEDGER"] = str(tmp_path / "ledger.db")
-    done = subprocess.run(
-        [KREMOVE, "plan", "-i", str(inventory), "--json"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    done = kremove("plan", "-i", str(inventory), "--json", home=tmp_path, env=windows.env)
     assert done.returncode == 0, done.stderr
     name = windows.hosts[0].name
     assert "certificate validation is OFF" in done.stderr and name in done.stderr
     plan = json.loads(done.stdout)["plan"]
-    shown = subprocess.run(
-        [KREMOVE, "runs", "show", plan, "--json"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    shown = kremove("runs", "show", plan, "--json", home=tmp_path, env=windows.env, timeout=60)
     assert json.loads(shown.stdout)["meta"]["tls_validation_off"] == [name]

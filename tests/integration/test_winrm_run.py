@@ -8,10 +8,6 @@ playbooks render, reg.exe/sc.exe/msiexec output formats and exit codes.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from tests.cli_runner import kremove
 from tests.fleet.winrm_host.fleet import UNINSTALL_PASSWORD_ENV, WinrmFleet
 from tests.fleet.winrm_host.kinds import AGENT_CODE, KES_CODE
 
-KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 HOST_TIMEOUT = 12
 
 KINDS = {
@@ -58,22 +54,6 @@ RUN_WITHOUT_PASSWORD = {
 }
 
 
-def kremove(home: Path, fleet: WinrmFleet, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KREMOVE_")}
-    env.update(fleet.env)
-    env.update({"HOME": str(home), "NO_COLOR": "1", "COLUMNS": "200"})
-    env["KREMOVE_LEDGER"] = str(home / "ledger.db")
-    return subprocess.run(
-        [KREMOVE, *args],
-        cwd=home,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        stdin=subprocess.DEVNULL,
-    )
-
-
 def statuses(doc: dict[str, Any]) -> dict[str, str]:
     return {h["host"]: h["status"] for h in doc["hosts"]}
 
@@ -99,7 +79,7 @@ def home(tmp_path_factory: pytest.TempPathFactory, fleet: WinrmFleet) -> Path:
 
 @pytest.fixture(scope="module")
 def detected(fleet: WinrmFleet, home: Path) -> dict[str, Any]:
-    done = kremove(home, fleet, "detect", "-i", str(home / "fleet.yml"), "--json")
+    done = kremove("detect", "-i", str(home / "fleet.yml"), "--json", home=home, env=fleet.env)
     assert done.returncode == 1, done.stderr  # unreachable and rejected hosts
     no_secrets(fleet, done.stdout, done.stderr)
     doc: dict[str, Any] = json.loads(done.stdout)
@@ -113,18 +93,9 @@ def first_run(
     spare = fleet.by_kind("protected_kes")[1].name  # kept for the run with the password
     started = time.monotonic()
     done = kremove(
-        home,
-        fleet,
-        "run",
-        "-i",
-        str(home / "fleet.yml"),
-        "--limit",
-        f"all:!{spare}",
-        "--yes",
-        "--json",
-        "--host-timeout",
-        str(HOST_TIMEOUT),
-    )
+        "run", "-i", str(home / "fleet.yml"), "--limit", f"all:!{spare}", "--yes", "--json",
+        "--host-timeout", str(HOST_TIMEOUT), home=home, env=fleet.env,
+    )  # fmt: skip
     elapsed = time.monotonic() - started
     assert done.returncode == 1, done.stderr
     no_secrets(fleet, done.stdout, done.stderr)
@@ -241,18 +212,9 @@ def test_protected_kes_is_removed_with_the_password_by_reference(
     fleet: WinrmFleet, home: Path, first_run: tuple[dict[str, Any], float]
 ):
     done = kremove(
-        home,
-        fleet,
-        "run",
-        "-i",
-        str(home / "fleet.yml"),
-        "--limit",
-        "protected_kes",
-        "--yes",
-        "--json",
-        "--uninstall-password-env",
-        UNINSTALL_PASSWORD_ENV,
-    )
+        "run", "-i", str(home / "fleet.yml"), "--limit", "protected_kes", "--yes", "--json",
+        "--uninstall-password-env", UNINSTALL_PASSWORD_ENV, home=home, env=fleet.env,
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     no_secrets(fleet, done.stdout, done.stderr)
     doc = json.loads(done.stdout)
@@ -268,7 +230,7 @@ def test_protected_kes_is_removed_with_the_password_by_reference(
 def test_no_secret_in_the_ledger_or_in_what_hosts_printed(
     fleet: WinrmFleet, home: Path, first_run: tuple[dict[str, Any], float]
 ):
-    for path in home.glob("ledger.db*"):
+    for path in home.glob("l.db*"):
         no_secrets(fleet, path.read_bytes())
     for h in fleet.hosts:
         no_secrets(fleet, fleet.printed(h.name))
@@ -294,7 +256,7 @@ def test_basic_over_http_inventory_is_refused(fleet: WinrmFleet, tmp_path: Path)
         },
     }
     (tmp_path / "basic.yml").write_text(json.dumps(doc))
-    done = kremove(tmp_path, fleet, "detect", "-i", str(tmp_path / "basic.yml"))
+    done = kremove("detect", "-i", str(tmp_path / "basic.yml"), home=tmp_path, env=fleet.env)
     assert done.returncode == 2
     assert "clear text" in done.stderr
 
@@ -320,13 +282,15 @@ def test_a_hostile_host_fails_alone_and_the_run_goes_on(
     hostile, clean = (h.name for h in hostile_fleet.hosts)
     inventory = hostile_fleet.write_inventory(tmp_path / "fleet.yml")
     hostile_fleet.inject_fault(hostile, "Receive", "dtd", count=100)
-    done = kremove(tmp_path, hostile_fleet, "run", "-i", str(inventory), "--yes", "--json")
+    done = kremove(
+        "run", "-i", str(inventory), "--yes", "--json", home=tmp_path, env=hostile_fleet.env
+    )
     assert done.returncode == 1, f"exit {done.returncode}: {done.stderr[-800:]}"
     doc = json.loads(done.stdout)
     assert statuses(doc) == {hostile: "failed", clean: "clean"}
     reason = next(h["reason"] for h in doc["hosts"] if h["host"] == hostile)
     assert "DTD" in reason and hostile in reason
-    shown = kremove(tmp_path, hostile_fleet, "runs", "show", doc["run"], "--json")
+    shown = kremove("runs", "show", doc["run"], "--json", home=tmp_path, env=hostile_fleet.env)
     assert json.loads(shown.stdout)["status"] != "running"
 
 
@@ -335,7 +299,7 @@ def test_plain_http_and_an_old_expat_are_said_and_recorded(fleet: WinrmFleet, tm
 
     inventory = fleet.write_inventory(tmp_path / "http.yml", include=["clean"], scheme="http")
     name = fleet.by_kind("clean")[0].name
-    done = kremove(tmp_path, fleet, "plan", "-i", str(inventory), "--json")
+    done = kremove("plan", "-i", str(inventory), "--json", home=tmp_path, env=fleet.env)
     assert done.returncode == 0, done.stderr
     lines = done.stderr.splitlines()
     plain = [ln for ln in lines if "plain HTTP" in ln]
@@ -344,12 +308,12 @@ def test_plain_http_and_an_old_expat_are_said_and_recorded(fleet: WinrmFleet, tm
     expat = [ln for ln in lines if "expat" in ln]
     assert len(expat) == (1 if version < (2, 7, 0) else 0), done.stderr
     plan = json.loads(done.stdout)["plan"]
-    shown = kremove(tmp_path, fleet, "runs", "show", plan, "--json")
+    shown = kremove("runs", "show", plan, "--json", home=tmp_path, env=fleet.env)
     meta = json.loads(shown.stdout)["meta"]
     assert meta["plain_http"] == [name] and meta["tls_validation_off"] == []
     # Over HTTPS neither is said about the host (the expat line is about this machine).
     https = fleet.write_inventory(tmp_path / "https.yml", include=["clean"])
-    done = kremove(tmp_path, fleet, "plan", "-i", str(https), "--json")
+    done = kremove("plan", "-i", str(https), "--json", home=tmp_path, env=fleet.env)
     assert done.returncode == 0 and "plain HTTP" not in done.stderr
 
 
@@ -364,8 +328,9 @@ def test_a_trickling_host_ends_timeout_at_its_deadline(
     trickle_fleet.inject_fault(slow, "Receive", "trickle", interval=1.0, seconds=60)
     started = time.monotonic()
     done = kremove(
-        tmp_path, trickle_fleet, "detect", "-i", str(inventory), "--json", "--host-timeout", "4"
-    )
+        "detect", "-i", str(inventory), "--json", "--host-timeout", "4", home=tmp_path,
+        env=trickle_fleet.env,
+    )  # fmt: skip
     elapsed = time.monotonic() - started
     assert done.returncode == 1, done.stderr
     assert statuses(json.loads(done.stdout)) == {slow: "timeout", clean: "clean"}

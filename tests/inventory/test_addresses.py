@@ -7,21 +7,17 @@ every inventory format, before anything connects.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from orchestrator.errors import InventoryError
 from orchestrator.inventory import load_inventories
+from tests.cli_runner import kremove
 
 from .conftest import Write
 
 ROOT = Path(__file__).resolve().parents[2]
-KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 
 # (file name, content, fragments of the one-line message, location first)
 BAD = [
@@ -143,16 +139,7 @@ def test_every_shipped_inventory_still_loads() -> None:
 def test_inventory_check_exits_2_with_the_one_line(tmp_path: Path) -> None:
     path = tmp_path / "fleet.yml"
     path.write_text("hosts:\n  web1:\n    address: \"x';touch /tmp/p;'\"\n")
-    env = {k: v for k, v in os.environ.items() if k != "KREMOVE_LEDGER"}
-    done = subprocess.run(
-        [KREMOVE, "inventory", "check", "-i", str(path)],
-        cwd=tmp_path,
-        env={**env, "NO_COLOR": "1", "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    done = kremove("inventory", "check", "-i", str(path), cwd=tmp_path, timeout=60)
     assert done.returncode == 2, done
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and f"{path}:3: host 'web1': address" in lines[0], done.stderr

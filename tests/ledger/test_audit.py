@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -17,10 +15,11 @@ import pytest
 from orchestrator.errors import InputError, LedgerError
 from orchestrator.ledger import Ledger, audit
 from orchestrator.ledger.chain import canonical, chain_hash
+from tests.cli_runner import kremove
 
-KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 KEY = b"a signing key kept elsewhere"
 KEY_VAR = "KREMOVE_TEST_SIGN_KEY"
+WITH_KEY = {KEY_VAR: KEY.decode()}  # the environment of an auditor who holds the key
 # Ledgers written by kremove at 53a42d8, before the chain said whether it was signed (M1): the
 # same run as make_ledger(), unsigned and signed with KEY (``meta`` row only).
 OLD = Path(__file__).parent / "fixtures"
@@ -195,13 +194,8 @@ def test_a_signed_chain_cannot_be_rebuilt_without_the_key(tmp_path: Path) -> Non
 def test_the_cli_prints_the_head_and_names_the_first_bad_record(
     ledger_file: Path, tmp_path: Path
 ) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KREMOVE_")}
-    env["KREMOVE_LEDGER"] = str(ledger_file)
-
     def verify(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [KREMOVE, "audit", "verify", *args], env=env, capture_output=True, text=True, timeout=60
-        )
+        return kremove("audit", "verify", *args, ledger=ledger_file, timeout=60)
 
     good = verify()
     head = audit.verify(ledger_file, None).head
@@ -236,18 +230,6 @@ def test_a_pruned_run_leaves_a_chain_that_still_verifies(tmp_path: Path) -> None
     assert verdict.ok, verdict.problem
     tamper(path, f"DELETE FROM steps WHERE run_id = '{new}' AND host = 'db1'")
     assert not audit.verify(path, None).ok  # pruning one run does not hide edits to another
-
-
-def kremove(
-    *args: str, key: bytes | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KREMOVE_")}
-    env["NO_COLOR"] = "1"
-    if key is not None:
-        env[KEY_VAR] = key.decode()
-    return subprocess.run(
-        [KREMOVE, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
-    )
 
 
 def downgrade(path: Path, host: str, status: str) -> None:
@@ -293,7 +275,9 @@ def test_a_signed_ledger_downgraded_to_plain_sha256_is_tampering_with_the_key(
     else:
         path = copy_old(tmp_path, "53a42d8-signed.db")
     downgrade(path, "web2", "removed")  # web2's removal failed; the ledger now says otherwise
-    done = kremove("audit", "verify", "--sign-key-env", KEY_VAR, "--ledger", str(path), key=KEY)
+    done = kremove(
+        "audit", "verify", "--sign-key-env", KEY_VAR, "--ledger", str(path), env=WITH_KEY
+    )
     assert "without --sign-key-env" not in done.stderr  # never tell the auditor to drop the key
     assert done.returncode == 1, done.stderr
     assert done.stderr.strip() == (
@@ -303,7 +287,14 @@ def test_a_signed_ledger_downgraded_to_plain_sha256_is_tampering_with_the_key(
     )
     doc = json.loads(
         kremove(
-            "audit", "verify", "--json", "--sign-key-env", KEY_VAR, "--ledger", str(path), key=KEY
+            "audit",
+            "verify",
+            "--json",
+            "--sign-key-env",
+            KEY_VAR,
+            "--ledger",
+            str(path),
+            env=WITH_KEY,
         ).stdout
     )
     assert doc["ok"] is False and "tampered" in doc["problem"]
@@ -334,13 +325,14 @@ def test_a_signed_ledger_says_so_in_its_first_chain_entry(tmp_path: Path) -> Non
         Ledger.open(path)  # a writer without the key is refused too
     assert (
         kremove(
-            "audit", "verify", "--sign-key-env", KEY_VAR, "--ledger", str(path), key=KEY
+            "audit", "verify", "--sign-key-env", KEY_VAR, "--ledger", str(path), env=WITH_KEY
         ).returncode
         == 0
     )
     wrong = kremove(
-        "audit", "verify", "--sign-key-env", KEY_VAR, "--ledger", str(path), key=b"another key"
-    )
+        "audit", "verify", "--sign-key-env", KEY_VAR, "--ledger", str(path),
+        env={KEY_VAR: "another key"},
+    )  # fmt: skip
     assert wrong.returncode == 1 and "journal record 1" in wrong.stderr
     assert "signed with another key" in wrong.stderr
 
@@ -454,8 +446,9 @@ def test_verifying_one_run_of_a_signed_ledger_uses_the_key_given_to_audit_verify
     path = tmp_path / "ledger.db"
     run_id = make_ledger(path, KEY)
     done = kremove(
-        "audit", "verify", run_id[:10], "--sign-key-env", KEY_VAR, "--ledger", str(path), key=KEY
-    )
+        "audit", "verify", run_id[:10], "--sign-key-env", KEY_VAR, "--ledger", str(path),
+        env=WITH_KEY,
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
 
 

@@ -19,6 +19,7 @@ import pytest
 from orchestrator.errors import InputError, LedgerError
 from orchestrator.ledger import ENV_VAR, SCHEMA_VERSION, Ledger, resolve_ledger_path
 from orchestrator.ledger.store import APPLICATION_ID
+from tests.cli_runner import kremove
 
 REPO = Path(__file__).resolve().parents[2]
 NOBODY = 65534
@@ -224,8 +225,6 @@ def test_read_only_ledger_file(shared_dir: Path) -> None:
 
 # -- issue 15 L4: a ledger directory or file someone else can write is not used as found ----------
 
-KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
-
 
 def root_group_is_roots_alone() -> bool:
     """Debian's OpenSSH rule lets a group-writable file pass when its group has only the owner."""
@@ -260,10 +259,7 @@ def test_a_shared_directory_like_tmp_is_refused_with_a_way_out(tmp_path: Path) -
     shared.mkdir()
     Ledger.open(shared / "ledger.db").close()
     shared.chmod(0o1777)
-    done = subprocess.run(
-        [KREMOVE, "runs", "list", "--ledger", str(shared / "ledger.db")],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"},
-    )  # fmt: skip
+    done = kremove("runs", "list", "--ledger", str(shared / "ledger.db"), timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip() == (
         f"kremove: error: ledger directory {shared} is shared (mode 1777): anyone could replace"

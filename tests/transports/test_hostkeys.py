@@ -6,10 +6,8 @@ import base64
 import hashlib
 import hmac
 import os
-import shutil
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import paramiko
@@ -17,6 +15,7 @@ import pytest
 
 from orchestrator.errors import InputError
 from orchestrator.transports.hostkeys import KnownHosts, fingerprint, known_hosts_name
+from tests.cli_runner import kremove
 
 
 def keygen(tmp_path: Path, name: str, kind: str = "ed25519") -> paramiko.PKey:
@@ -153,7 +152,6 @@ def test_a_large_file_keeps_file_order_across_plain_and_pattern_entries(
 
 # -- issue 15 L4: the pin file beside the ledger is not trusted when someone else can write it ----
 
-KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 NOBODY = 65534
 
 
@@ -211,10 +209,7 @@ def test_a_planted_pin_file_stops_a_scan_before_any_connection(
     inventory.write_text(
         "version: 1\nhosts:\n  web1:\n    address: 127.0.0.1\n    port: 2201\n    transport: ssh\n"
     )
-    done = subprocess.run(
-        [KREMOVE, "detect", "-i", str(inventory), "--ledger", str(ledger)],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "NO_COLOR": "1"},
-    )  # fmt: skip
+    done = kremove("detect", "-i", str(inventory), "--ledger", str(ledger), timeout=60)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip() == (
         f"kremove: error: pinned host key file {pin} is writable by others (mode 0666): a key"

@@ -7,18 +7,13 @@ host-name or IP syntax before paramiko sees them.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 from orchestrator.errors import InputError
 from orchestrator.inventory.model import Host
 from orchestrator.transports.sshconfig import SshConfig, route
-
-KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
+from tests.cli_runner import kremove
 
 
 def host(name: str, **kw: object) -> Host:
@@ -106,17 +101,10 @@ def test_detect_refuses_before_anything_runs_or_connects(tmp_path: Path) -> None
     probe.close()
     inventory = tmp_path / "fleet.yml"
     inventory.write_text(f"hosts:\n  web1: {{address: 127.0.0.1, port: {port}}}\n")
-    env = {k: v for k, v in os.environ.items() if k != "KREMOVE_LEDGER"}
-    env.update({"NO_COLOR": "1", "COLUMNS": "200", "KREMOVE_SSH_CONFIG": str(ssh_config)})
-    done = subprocess.run(
-        [KREMOVE, "detect", "-i", str(inventory)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    done = kremove(
+        "detect", "-i", str(inventory),
+        cwd=tmp_path, env={"KREMOVE_SSH_CONFIG": str(ssh_config)}, timeout=60,
+    )  # fmt: skip
     assert not marker.exists(), "detect ran a Match exec command from the ssh config"
     assert done.returncode == 2, done
     (line,) = done.stderr.strip().splitlines()
