@@ -37,8 +37,10 @@ def detect(
     SSH host keys are checked against ~/.ssh/known_hosts, the inventory's known_hosts and the keys
     kremove pinned (known_hosts beside the ledger).
     """
+    from functools import partial
+
     from orchestrator.cli import session
-    from orchestrator.cli.console import print_result, progress
+    from orchestrator.cli.console import print_result
     from orchestrator.engine import runner
     from orchestrator.engine import status as st
     from orchestrator.engine.settings import RunSettings
@@ -49,21 +51,18 @@ def detect(
     content = load_playbooks(playbooks)
     ledger_path = resolve_ledger_path(ledger)
     secrets, connector = session.connect_setup(inv, hosts, ledger_path, accept_new_hostkeys)
-    settings = RunSettings(inventory=tuple(inventory), limit=limit, playbooks=tuple(playbooks))
-    with session.book(ledger_path) as book, progress(len(hosts), "detect") as on_event:
-        result = runner.detect(
-            hosts,
-            playbooks=content,
-            ledger=book,
-            info=session.run_info(inv),
-            connector=connector,
-            secrets=secrets,
-            forks=forks,
-            host_timeout=host_timeout,
-            on_event=on_event,
-            meta=session.run_meta(hosts, settings),
-        )
-        path = book.path
+    wiring = session.Wiring(inv, content, secrets, connector, ledger_path)
+    settings = RunSettings(
+        inventory=tuple(inventory),
+        limit=limit,
+        playbooks=tuple(playbooks),
+        forks=forks,
+        host_timeout=host_timeout,
+    )
+    meta = partial(session.run_meta, hosts, settings)
+    with session.recording(wiring, hosts, settings, "detect", meta) as common:
+        result = runner.detect(hosts, **common)
+        path = common["ledger"].path
     print_result(result, path, as_json)
     raise typer.Exit(
         st.exit_code([o.status for o in result.outcomes], interrupted=result.interrupted)

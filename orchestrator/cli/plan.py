@@ -92,7 +92,6 @@ def _execute(
     as_json: bool,
 ) -> None:
     from orchestrator.cli import session
-    from orchestrator.cli.console import progress
     from orchestrator.engine import runner
     from orchestrator.ledger import resolve_ledger_path
 
@@ -102,22 +101,11 @@ def _execute(
         secrets, settings.uninstall_password_env, settings.uninstall_password_file
     )
     meta = session.run_meta(hosts, settings)
-    with session.book(ledger_path) as book, progress(len(hosts), "plan") as on_event:
-        result = runner.plan(
-            hosts,
-            playbooks=content,
-            ledger=book,
-            info=session.run_info(inv),
-            connector=connector,
-            secrets=secrets,
-            template_secrets=template_secrets,
-            forks=settings.forks,
-            host_timeout=settings.host_timeout,
-            on_event=on_event,
-            meta=meta,
-        )
-        record = book.get_run(result.run_id)
-        path = book.path
+    wiring = session.Wiring(inv, content, secrets, connector, ledger_path, template_secrets)
+    with session.recording(wiring, hosts, settings, "plan", lambda: meta) as common:
+        result = runner.plan(hosts, **common)
+        record = common["ledger"].get_run(result.run_id)
+        path = common["ledger"].path
     _print_plan(result.run_id, result.counts, record.hosts, path, as_json)
     raise typer.Exit(session.exit_code(result))
 

@@ -140,7 +140,7 @@ def _execute(
     as_json: bool,
 ) -> None:
     from orchestrator.cli import session
-    from orchestrator.cli.console import print_result, progress
+    from orchestrator.cli.console import print_result
     from orchestrator.engine import runner
     from orchestrator.engine.waves import Window
     from orchestrator.ledger import resolve_ledger_path
@@ -161,22 +161,11 @@ def _execute(
     meta = session.run_meta(hosts, settings)
     meta["rollback_of"] = source_run.id
     meta["source"] = source
-    with session.book(ledger_path) as book, progress(len(hosts), "rollback") as on_event:
-        result = runner.rollback(
-            hosts,
-            playbooks=content,
-            ledger=book,
-            info=session.run_info(inv),
-            connector=connector,
-            secrets=secrets,
-            forks=settings.forks,
-            host_timeout=settings.host_timeout,
-            on_event=on_event,
-            wave=wave,
-            meta=meta,
-            restore={p.host: p.restore() for p in todo},
-        )
-        path = book.path
+    wiring = session.Wiring(inv, content, secrets, connector, ledger_path)
+    restore = {p.host: p.restore() for p in todo}
+    with session.recording(wiring, hosts, settings, "rollback", lambda: meta) as common:
+        result = runner.rollback(hosts, **common, wave=wave, restore=restore)
+        path = common["ledger"].path
     print_result(result, path, as_json)
     raise typer.Exit(session.exit_code(result))
 

@@ -193,7 +193,7 @@ def _hosts(
 
 def _execute(given: RunSettings, source: RunDetail | None, flags: _Flags) -> None:
     from orchestrator.cli import session
-    from orchestrator.cli.console import print_result, progress
+    from orchestrator.cli.console import print_result
     from orchestrator.engine import runner
     from orchestrator.engine.waves import Window
     from orchestrator.ledger import resolve_ledger_path
@@ -220,24 +220,16 @@ def _execute(given: RunSettings, source: RunDetail | None, flags: _Flags) -> Non
     meta = session.run_meta(hosts, settings)
     if flags.plan_id:
         meta["plan"] = flags.plan_id
-    with session.book(ledger_path) as book, progress(len(hosts), "remove") as on_event:
+    wiring = session.Wiring(inv, content, secrets, connector, ledger_path, template_secrets)
+    with session.recording(wiring, hosts, settings, "remove", lambda: meta) as common:
         result = runner.run(
             hosts,
-            playbooks=content,
-            ledger=book,
-            info=session.run_info(inv),
-            connector=connector,
-            secrets=secrets,
-            template_secrets=template_secrets,
-            forks=settings.forks,
-            host_timeout=settings.host_timeout,
-            on_event=on_event,
+            **common,
             wave=wave,
-            meta=meta,
             resume=None if not flags.resume or source is None else source.id,
             reviewed=reviewed,
             allow_drift=flags.allow_drift,
         )
-        path = book.path
+        path = common["ledger"].path
     print_result(result, path, flags.as_json)
     raise typer.Exit(session.exit_code(result))

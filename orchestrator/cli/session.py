@@ -11,13 +11,15 @@ import os
 import shlex
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from orchestrator.cli.console import err, plural, safe, warn_hosts
+from orchestrator.cli.console import err, plural, progress, safe, warn_hosts
 from orchestrator.cli.context import current
 from orchestrator.engine import runner
 from orchestrator.engine import settings as run_settings
@@ -27,6 +29,7 @@ from orchestrator.errors import InputError
 from orchestrator.inventory import load_inventories, select
 from orchestrator.inventory.model import Host, Inventory, SecretRef
 from orchestrator.ledger import Ledger, resolve_ledger_path
+from orchestrator.playbook.loader import PlaybookSet
 from orchestrator.playbook.quoting import utf16le_hex
 from orchestrator.secrets import Secret, SecretStore
 from orchestrator.transports import Connector
@@ -63,6 +66,43 @@ def open_existing(option: Path | None, sign_key_env: str | None = None) -> Ledge
             "or KREMOVE_LEDGER at an existing one"
         )
     return book(path, sign_key_env)
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What a command set up before its engine call: how hosts are reached, and where it goes."""
+
+    inv: Inventory
+    content: PlaybookSet
+    secrets: SecretStore
+    connector: Connector
+    ledger_path: Path
+    template_secrets: Mapping[str, Secret] | None = None
+
+
+@contextmanager
+def recording(
+    wiring: Wiring,
+    hosts: Sequence[Host],
+    settings: run_settings.RunSettings,
+    what: str,
+    meta: Callable[[], dict[str, Any]],
+) -> Iterator[runner.Options]:
+    """For one engine call: the ledger open, the live display running, and the keywords every
+    entry point takes. ``meta`` is made once the ledger is open (its notes come first)."""
+    with book(wiring.ledger_path) as ledger, progress(len(hosts), what) as on_event:
+        yield {
+            "playbooks": wiring.content,
+            "ledger": ledger,
+            "info": run_info(wiring.inv),
+            "connector": wiring.connector,
+            "secrets": wiring.secrets,
+            "template_secrets": wiring.template_secrets,
+            "forks": settings.forks,
+            "host_timeout": settings.host_timeout,
+            "on_event": on_event,
+            "meta": meta(),
+        }
 
 
 def run_meta(hosts: Sequence[Host], settings: run_settings.RunSettings) -> dict[str, Any]:
