@@ -76,19 +76,12 @@ class _SpellControls(RenderHook):
 out.push_render_hook(_SpellControls())
 err.push_render_hook(_SpellControls())
 
-_STATUS_STYLE = {
-    st.CLEAN: "green",
-    st.REMOVED: "green",
-    st.RESTORED: "green",
-    st.PLANNED: "cyan",
-    st.FOUND: "yellow",
-    st.REBOOT_PENDING: "yellow",
-    st.SKIPPED: "dim",
-}
+_TERMINAL_STYLE: dict[str, str] = {status: s.terminal for status, s in st.STATUS_STYLES.items()}
 
 
 def styled(status: str) -> str:
-    return f"[{_STATUS_STYLE.get(status, 'red')}]{status}[/]"
+    """Rich markup for a status; a status the table does not know is shown as a failure."""
+    return f"[{_TERMINAL_STYLE.get(status, 'red')}]{status}[/]"
 
 
 def print_json(doc: Any) -> None:
