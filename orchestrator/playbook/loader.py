@@ -18,8 +18,9 @@ from orchestrator.playbook.render import Renderer
 
 
 def builtin_dir() -> Path:
-    """``playbooks/`` beside the package (kremove is installed from its checkout)."""
-    return Path(orchestrator.__file__).resolve().parent.parent / "playbooks"
+    """The built-in playbooks: ``orchestrator/_playbooks``, a link to the checkout's ``playbooks/``
+    that a wheel carries as files, so an installed kremove has them too."""
+    return (Path(orchestrator.__file__).resolve().parent / "_playbooks").resolve()
 
 
 @dataclass(frozen=True)
