@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from orchestrator import report
-from orchestrator.engine.detect import prepare
+from orchestrator.engine.prepare import prepare
 from orchestrator.inventory.loader import load_inventories
 from orchestrator.ledger import Ledger, audit
 from orchestrator.playbook.loader import load_playbooks

@@ -17,8 +17,8 @@ from typing import Any
 
 import yaml
 
-from orchestrator.engine.detect import template_context
 from orchestrator.engine.host import plan_steps
+from orchestrator.engine.prepare import template_context
 from orchestrator.inventory.loader import load_inventories
 from orchestrator.playbook.loader import load_playbooks
 from orchestrator.playbook.model import Finding

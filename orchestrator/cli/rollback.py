@@ -114,7 +114,7 @@ def _reverse_plan(
 ) -> tuple[Inventory | None, list[Host], PlaybookSet, list[HostRollback]]:
     """Per host of the run (those still selected, when there is an inventory), what to reinstall."""
     from orchestrator.cli.session import load
-    from orchestrator.engine.detect import host_platform
+    from orchestrator.engine.prepare import host_platform
     from orchestrator.engine.rollback import plan_rollback
     from orchestrator.playbook.loader import load_playbooks
 

@@ -187,18 +187,18 @@ def connect_setup(
     secrets = SecretStore(prompt=_prompt if can_prompt() else None)
     winrm = None
     if any(h.transport == "winrm" for h in hosts):
-        from orchestrator.transports.winrm import WinrmRun
+        from orchestrator.transports.winrm import WinrmPool
 
-        winrm = WinrmRun(secrets=secrets)
+        winrm = WinrmPool(secrets=secrets)
         winrm.preflight(hosts)  # e.g. Basic over plain HTTP: refused before any secret is read
     secrets.preload(hosts)
     ssh = None
     if any(h.transport == "ssh" for h in hosts):
         from orchestrator.transports.hostkeys import KnownHosts
-        from orchestrator.transports.ssh import SshRun
+        from orchestrator.transports.ssh import SshPool
         from orchestrator.transports.sshconfig import SshConfig
 
-        ssh = SshRun(
+        ssh = SshPool(
             secrets=secrets,
             known_hosts=KnownHosts.default(ledger_path.parent / "known_hosts"),
             inventory=inv.hosts,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.engine.detect import host_platform, template_context
+from orchestrator.engine.prepare import host_platform, template_context
 from orchestrator.engine.steps import plan_steps
 from orchestrator.inventory.model import Host
 from orchestrator.playbook.loader import PlaybookSet

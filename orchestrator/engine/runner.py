@@ -13,7 +13,6 @@ from dataclasses import replace
 from typing import Any, Required, TypedDict, Unpack
 
 from orchestrator.engine import record
-from orchestrator.engine.detect import prepare
 from orchestrator.engine.fanout import (
     BatchStarted,
     Event,
@@ -24,6 +23,7 @@ from orchestrator.engine.fanout import (
 )
 from orchestrator.engine.host import HostDriver, HostRun, Restore, Reviewed
 from orchestrator.engine.outcome import Kind, RunResult, Stop
+from orchestrator.engine.prepare import prepare
 from orchestrator.engine.request import (
     DEFAULT_FORKS,
     DEFAULT_HOST_TIMEOUT,

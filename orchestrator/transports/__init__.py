@@ -10,8 +10,8 @@ from orchestrator.transports.base import CommandResult, Deadline, Transport
 from orchestrator.transports.local import LocalTransport
 
 if TYPE_CHECKING:  # paramiko and pywinrm cost ~0.3 s to import: only runs that need them pay it
-    from orchestrator.transports.ssh import SshRun
-    from orchestrator.transports.winrm import WinrmRun
+    from orchestrator.transports.ssh import SshPool
+    from orchestrator.transports.winrm import WinrmPool
 
 __all__ = ["CommandResult", "Connector", "Deadline", "Transport"]
 
@@ -21,7 +21,7 @@ _SUPPORTED = ("local", "ssh", "winrm")
 class Connector:
     """Makes each host's transport for one run and owns what their connections share."""
 
-    def __init__(self, ssh: SshRun | None = None, winrm: WinrmRun | None = None) -> None:
+    def __init__(self, ssh: SshPool | None = None, winrm: WinrmPool | None = None) -> None:
         self.ssh = ssh
         self.winrm = winrm
 

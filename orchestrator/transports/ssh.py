@@ -5,7 +5,7 @@ socket (so a jump host's channel can stand in for it), the host-key decision (se
 order of authentication methods, and every wait. Each blocking call runs with the watchdog armed;
 at the deadline the watchdog closes the socket or channel beneath it and the call returns.
 
-Here: what a run's connections share (``SshRun``: routes, keys, jump hosts) and one host's
+Here: what a run's connections share (``SshPool``: routes, keys, jump hosts) and one host's
 connection (``SshTransport``). One login is ``ssh_login``, with the banner guard in
 ``ssh_banner`` and keys in ``ssh_keys``; one command, through sudo or not, is ``ssh_sudo``.
 """
@@ -31,7 +31,7 @@ from orchestrator.transports.ssh_sudo import Session, password_refused, result, 
 from orchestrator.transports.sshconfig import Endpoint, Route, SshConfig, route
 from orchestrator.transports.watchdog import armed
 
-__all__ = ["PinCallback", "SshRun", "SshTransport"]
+__all__ = ["PinCallback", "SshPool", "SshTransport"]
 
 # Handshakes in flight through one jump host (its sshd's MaxStartups applies to them too).
 JUMP_HANDSHAKES = 8
@@ -40,7 +40,7 @@ JUMP_HANDSHAKES = 8
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
-class SshRun:
+class SshPool:
     """What the SSH connections of one run share: secrets, host keys, keys, jump connections."""
 
     def __init__(
@@ -131,7 +131,7 @@ class _Jump:
 class SshTransport(Transport):
     name = "ssh"
 
-    def __init__(self, host: Host, run: SshRun) -> None:
+    def __init__(self, host: Host, run: SshPool) -> None:
         super().__init__(host)
         self._run = run
         self._conn: paramiko.Transport | None = None

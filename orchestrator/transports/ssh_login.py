@@ -47,7 +47,7 @@ PinCallback = Callable[[str, str, str, str], None]  # host label, known_hosts na
 
 
 class LoginContext(Protocol):
-    """What a login uses of the run (``SshRun``): secrets, host keys, private keys."""
+    """What a login uses of the run (``SshPool``): secrets, host keys, private keys."""
 
     secrets: SecretStore
     known_hosts: KnownHosts

@@ -30,7 +30,7 @@ from orchestrator.transports.base import CommandResult, Deadline, Transport
 from orchestrator.transports.winrm_settings import describe, insecure, make_protocol, settings
 from orchestrator.transports.winrm_shell import CLEANUP_S, WinrmShell
 
-__all__ = ["WinrmRun", "WinrmTransport", "describe", "insecure", "settings"]
+__all__ = ["WinrmPool", "WinrmTransport", "describe", "insecure", "settings"]
 
 # cmd.exe's longest command line; a batch line beyond it is truncated by cmd itself.
 CMD_LINE_LIMIT = 8191
@@ -48,7 +48,7 @@ SWEEP = (
 logging.getLogger("winrm").addHandler(logging.NullHandler())
 
 
-class WinrmRun:
+class WinrmPool:
     """What the WinRM connections of one run share: the secret store."""
 
     def __init__(self, *, secrets: SecretStore) -> None:
@@ -70,7 +70,7 @@ class WinrmRun:
 class WinrmTransport(Transport):
     name = "winrm"
 
-    def __init__(self, host: Host, run: WinrmRun) -> None:
+    def __init__(self, host: Host, run: WinrmPool) -> None:
         super().__init__(host)
         self._run = run
         self._settings = settings(host)

@@ -14,7 +14,7 @@ from orchestrator.engine import status as st
 from orchestrator.inventory.model import Host
 from orchestrator.ledger import HostRecord, Ledger, RunDetail
 from orchestrator.playbook.loader import load_playbooks
-from tests.engine.test_detect import INFO, fake_dpkg, local
+from tests.engine.test_prepare import INFO, fake_dpkg, local
 from tests.engine.test_settings import stored
 
 KESL = """\

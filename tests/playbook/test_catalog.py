@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from orchestrator.engine.detect import prepare
 from orchestrator.engine.host import HostDriver, HostRun, plan_steps
+from orchestrator.engine.prepare import prepare
 from orchestrator.errors import PlaybookError
 from orchestrator.inventory.model import Host
 from orchestrator.ledger import Ledger

@@ -19,7 +19,7 @@ from orchestrator.inventory.model import Host, Inventory, SecretRef
 from orchestrator.secrets import SecretStore
 from orchestrator.transports.base import Deadline
 from orchestrator.transports.hostkeys import KnownHosts
-from orchestrator.transports.ssh import SshRun, SshTransport
+from orchestrator.transports.ssh import SshPool, SshTransport
 from orchestrator.transports.ssh_banner import MAX_PRE_BANNER_LINES, BannerGuard, BannerRefused
 from orchestrator.transports.sshconfig import SshConfig
 from tests.fleet.fleet import KEY_PASSPHRASE_ENV, PASSWORD_ENV, SUDO_PASSWORD_ENV, Fleet
@@ -40,8 +40,8 @@ def fleet_env(small_fleet: Fleet, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
 
 
-def ssh_run(inventory: Inventory, config: SshConfig | None = None) -> SshRun:
-    return SshRun(
+def ssh_run(inventory: Inventory, config: SshConfig | None = None) -> SshPool:
+    return SshPool(
         secrets=SecretStore(),
         known_hosts=KnownHosts([], None),
         inventory=inventory.hosts,

@@ -31,7 +31,7 @@ from orchestrator.inventory.model import Host, Inventory, SecretRef, WinrmSettin
 from orchestrator.secrets import SecretStore
 from orchestrator.transports import Connector
 from orchestrator.transports.base import Deadline
-from orchestrator.transports.winrm import WinrmRun, WinrmTransport, describe, insecure
+from orchestrator.transports.winrm import WinrmPool, WinrmTransport, describe, insecure
 from tests import figures
 from tests.fleet.winrm_host.fleet import PASSWORD_ENV, WRONG_PASSWORD_ENV, WinrmFleet
 from tests.fleet.winrm_host.kinds import LEGACY_FILE
@@ -64,7 +64,7 @@ def host_of(fleet: WinrmFleet, inventory: Inventory, kind: str, **winrm: object)
 
 
 def transport(host: Host) -> WinrmTransport:
-    return WinrmTransport(host, WinrmRun(secrets=SecretStore()))
+    return WinrmTransport(host, WinrmPool(secrets=SecretStore()))
 
 
 @pytest.fixture
@@ -177,7 +177,7 @@ def test_basic_over_http_is_refused_before_connecting(
     )
     before = len(winrm_fleet.log(host.name))
     with pytest.raises(InputError, match="clear text"):
-        Connector(winrm=WinrmRun(secrets=SecretStore())).check(host)
+        Connector(winrm=WinrmPool(secrets=SecretStore())).check(host)
     with pytest.raises(InputError, match="Basic authentication over plain HTTP is refused"):
         transport(host)
     assert len(winrm_fleet.log(host.name)) == before  # the host heard nothing
@@ -268,7 +268,7 @@ def test_missing_extras_and_credentials_are_input_errors(
     with pytest.raises(InputError, match="WinRM is not set up"):
         Connector().check(base)
     assert isinstance(
-        Connector(winrm=WinrmRun(secrets=SecretStore())).for_host(base), WinrmTransport
+        Connector(winrm=WinrmPool(secrets=SecretStore())).for_host(base), WinrmTransport
     )
 
 
@@ -466,7 +466,7 @@ from pathlib import Path
 from orchestrator.inventory import load_inventories
 from orchestrator.secrets import SecretStore
 from orchestrator.transports.base import Deadline
-from orchestrator.transports.winrm import WinrmRun, WinrmTransport
+from orchestrator.transports.winrm import WinrmPool, WinrmTransport
 
 def peak_kib():
     with open("/proc/self/status") as status:
@@ -474,7 +474,7 @@ def peak_kib():
 
 inventory, name, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
 host = load_inventories([Path(inventory)]).hosts[name]
-t = WinrmTransport(host, WinrmRun(secrets=SecretStore()))
+t = WinrmTransport(host, WinrmPool(secrets=SecretStore()))
 t.connect(Deadline.after(20))
 before, started = peak_kib(), time.monotonic()
 try:
