@@ -26,7 +26,7 @@ from orchestrator.engine.prepare import prepare
 from orchestrator.inventory.loader import load_inventories
 from orchestrator.ledger import Ledger, audit
 from orchestrator.playbook.loader import load_playbooks
-from orchestrator.transports import Connector
+from orchestrator.transports.connector import Connector
 
 T = TypeVar("T")
 # One product host of the benchmark's fleet, as its removal wave records it: step, output size.

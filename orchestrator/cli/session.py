@@ -32,7 +32,7 @@ from orchestrator.ledger import Ledger, resolve_ledger_path
 from orchestrator.playbook.loader import PlaybookSet
 from orchestrator.playbook.quoting import utf16le_hex
 from orchestrator.secrets import Secret, SecretStore
-from orchestrator.transports import Connector
+from orchestrator.transports.connector import Connector, PoolSetup
 
 
 def load(paths: Sequence[Path], limit: str | None) -> tuple[Inventory, list[Host]]:
@@ -181,35 +181,15 @@ def confirm_changes(count: int, yes: bool) -> None:
 def connect_setup(
     inv: Inventory, hosts: Sequence[Host], ledger_path: Path, accept_new_hostkeys: bool
 ) -> tuple[SecretStore, Connector]:
-    """Fetch every secret and check every key and route now, before a run is recorded.
-
-    paramiko and pywinrm take ~0.3 s to import: only runs with SSH or WinRM hosts pay for them."""
+    """Fetch every secret and check every key and route now, before a run is recorded."""
     secrets = SecretStore(prompt=_prompt if can_prompt() else None)
-    winrm = None
-    if any(h.transport == "winrm" for h in hosts):
-        from orchestrator.transports.winrm import WinrmPool
-
-        winrm = WinrmPool(secrets=secrets)
-        winrm.preflight(hosts)  # e.g. Basic over plain HTTP: refused before any secret is read
-    secrets.preload(hosts)
-    ssh = None
-    if any(h.transport == "ssh" for h in hosts):
-        from orchestrator.transports.hostkeys import KnownHosts
-        from orchestrator.transports.ssh import SshPool
-        from orchestrator.transports.sshconfig import SshConfig
-
-        ssh = SshPool(
-            secrets=secrets,
-            known_hosts=KnownHosts.default(ledger_path.parent / "known_hosts"),
-            inventory=inv.hosts,
-            config=SshConfig.default(),
-            accept_new_hostkeys=accept_new_hostkeys,
-        )
-        ssh.preflight(hosts)
-        for host in hosts:  # jump hosts' own secrets, when they are not selected themselves
-            for hop in ssh.route(host).hops:
-                secrets.preload([hop.host])
-    return secrets, Connector(ssh, winrm)
+    setup = PoolSetup(
+        secrets=secrets,
+        inventory=inv.hosts,
+        state_dir=ledger_path.parent,
+        accept_new_hostkeys=accept_new_hostkeys,
+    )
+    return secrets, Connector.open(setup, hosts)
 
 
 def can_prompt() -> bool:

@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from orchestrator import transports
 from orchestrator.engine import status as st
 from orchestrator.engine.outcome import HostOutcome, Kind, StepOutcome
 from orchestrator.engine.steps import (
@@ -37,6 +36,7 @@ from orchestrator.playbook.model import Finding
 from orchestrator.playbook.parsers import PARSERS, ParseError
 from orchestrator.secrets import Redactor
 from orchestrator.transports.base import CommandResult, Deadline, Transport
+from orchestrator.transports.connector import Connector
 
 CONNECT_TIMEOUT = 30.0
 VERIFY_RESERVE = 60.0  # seconds kept for verification when a removal step times out
@@ -64,7 +64,7 @@ class HostRun:
     ledger: Ledger
     playbooks: PlaybookSet
     redactor: Redactor
-    connector: transports.Connector
+    connector: Connector
     host_timeout: float
     mode: Kind = "detect"
     reviewed: Mapping[str, Reviewed] | None = None  # run --plan: what was reviewed, per host

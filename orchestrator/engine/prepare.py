@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import platform as _platform
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from orchestrator import transports
 from orchestrator.engine.steps import HostJob, PreparedStep
 from orchestrator.errors import PlaybookError
 from orchestrator.inventory.model import Host
 from orchestrator.playbook.loader import PlaybookSet
+from orchestrator.transports import kinds
+from orchestrator.transports.connector import Connector
 
 __all__ = ["HostJob", "PreparedStep", "host_platform", "prepare", "template_context"]
 
@@ -18,11 +18,7 @@ DEFAULT_LOGIN = "KLAdmin"  # the vendor's example login for KES password propert
 
 
 def host_platform(host: Host) -> str:
-    if host.platform:
-        return host.platform
-    if host.transport == "local":
-        return {"Darwin": "macos", "Windows": "windows"}.get(_platform.system(), "linux")
-    return "windows" if host.transport == "winrm" else "linux"
+    return kinds.platform_of(host.transport, host.platform)
 
 
 def template_context(
@@ -45,7 +41,7 @@ def template_context(
 def prepare(
     hosts: Sequence[Host],
     playbooks: PlaybookSet,
-    connector: transports.Connector,
+    connector: Connector,
     secrets: Mapping[str, Any] | None = None,
 ) -> list[HostJob]:
     """Render every detection command up front: a template error stops the run before it starts."""

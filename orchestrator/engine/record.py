@@ -15,7 +15,7 @@ from orchestrator.engine.request import RunRequest
 from orchestrator.engine.steps import HostJob
 from orchestrator.engine.waves import WaveResult
 from orchestrator.ledger import Ledger
-from orchestrator.transports import Connector
+from orchestrator.transports.connector import Connector, Note
 
 ABANDONED = "interrupted while in flight; its last step may not have finished"
 
@@ -45,16 +45,13 @@ def open_run(
     return run_id, pending
 
 
-def watch_pins(ledger: Ledger, run_id: str, connector: Connector) -> None:
-    """Record in the run each SSH host key pinned on first use (known_hosts had none)."""
-    if connector.ssh is None:
-        return
+def watch_notes(ledger: Ledger, run_id: str, connector: Connector) -> None:
+    """Record in the run what its transports learn, e.g. an SSH host key pinned on first use."""
 
-    def pinned(label: str, name: str, key_type: str, fp: str) -> None:
-        detail = {"known_hosts_name": name, "key_type": key_type, "fingerprint": fp}
-        ledger.record_event(run_id, label, "hostkey_pinned", detail)
+    def record(note: Note) -> None:
+        ledger.record_event(run_id, note.host, note.name, dict(note.detail))
 
-    connector.ssh.on_pinned = pinned
+    connector.notes.listen(record)
 
 
 def close_run(

@@ -36,7 +36,7 @@ from orchestrator.inventory.model import Host
 from orchestrator.ledger import Ledger
 from orchestrator.playbook.loader import PlaybookSet
 from orchestrator.secrets import Secret, SecretStore
-from orchestrator.transports import Connector
+from orchestrator.transports.connector import Connector
 
 __all__ = [
     "DEFAULT_FORKS",
@@ -89,7 +89,7 @@ def execute(
     jobs = prepare(request.hosts, request.playbooks, connector, template_secrets)
     settings.wave.refuse_outside_window()
     run_id, pending = record.open_run(ledger, request, jobs)
-    record.watch_pins(ledger, run_id, connector)
+    record.watch_notes(ledger, run_id, connector)
     shared = _shared(request, run_id, ledger, connector, secrets)
 
     def batch_started(index: int, names: list[str]) -> None:

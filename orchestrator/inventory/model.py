@@ -8,11 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-TransportName = Literal["ssh", "winrm", "local"]
 PlatformName = Literal["linux", "windows", "macos"]
-TRANSPORTS: tuple[str, ...] = ("ssh", "winrm", "local")
 PLATFORMS: tuple[str, ...] = ("linux", "windows", "macos")
-DEFAULT_PORTS: Mapping[str, int] = {"ssh": 22, "winrm": 5986, "local": 0}
 
 
 @dataclass(frozen=True)

@@ -12,16 +12,10 @@ from typing import Any
 
 from orchestrator.errors import InventoryError
 from orchestrator.inventory.addresses import address_problem
-from orchestrator.inventory.model import (
-    DEFAULT_PORTS,
-    Become,
-    Group,
-    Host,
-    Inventory,
-    WinrmSettings,
-)
+from orchestrator.inventory.model import Become, Group, Host, Inventory, WinrmSettings
 from orchestrator.inventory.raw import Owner, RawGroup, RawHost, RawInventory, Value
 from orchestrator.inventory.settings import show
+from orchestrator.transports import kinds
 
 NAME = re.compile(r"[^\s,!&~@][^\s,]*")
 WINRM_HTTP_PORT = 5985
@@ -196,7 +190,8 @@ def _host(raw: RawHost, groups: list[str], raw_groups: Mapping[str, RawGroup]) -
     )
     if transport == "winrm":
         _check_winrm(raw.name, winrm, settings)
-    default_port = WINRM_HTTP_PORT if winrm.scheme == "http" else DEFAULT_PORTS[transport]
+    kind = kinds.KINDS[transport]
+    default_port = WINRM_HTTP_PORT if transport == "winrm" and winrm.scheme == "http" else None
     address = get("address", raw.name)
     if transport != "local":
         _check_address(raw, address, settings.get("address"))
@@ -204,8 +199,8 @@ def _host(raw: RawHost, groups: list[str], raw_groups: Mapping[str, RawGroup]) -
         name=raw.name,
         address=address,
         transport=transport,
-        port=get("port", default_port if transport == "winrm" else DEFAULT_PORTS[transport]),
-        platform=get("platform", "windows" if transport == "winrm" else None),
+        port=get("port", default_port or kind.default_port),
+        platform=get("platform", kind.platform),
         user=get("user", None),
         key_file=get("key_file", None),
         key_passphrase=get("key_passphrase", None),

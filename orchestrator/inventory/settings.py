@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from orchestrator.errors import InventoryError
-from orchestrator.inventory.model import PLATFORMS, TRANSPORTS, SecretRef
+from orchestrator.inventory.model import PLATFORMS, SecretRef
 from orchestrator.inventory.raw import Layer, Origin, Owner, Value
+from orchestrator.transports import kinds
 
 Fail = Callable[[str], InventoryError]
 
@@ -80,12 +81,14 @@ def _choice(what: str, choices: tuple[str, ...], aliases: Mapping[str, str] | No
     return check
 
 
-# paramiko and smart are Ansible's names for its SSH connections; plaintext and ssl are pywinrm's
-# names for Basic authentication.
+# Transport names and their other spellings (Ansible's paramiko, smart) come from the table of
+# transports; plaintext and ssl are pywinrm's names for Basic authentication.
 CHECKS: Mapping[str, Check] = {
     "address": as_text,
     "port": as_port,
-    "transport": _choice("transport", TRANSPORTS, {"paramiko": "ssh", "smart": "ssh"}),
+    "transport": lambda value, fail: _choice("transport", kinds.names(), kinds.aliases())(
+        value, fail
+    ),
     "platform": _choice("platform", PLATFORMS),
     "user": as_text,
     "key_file": as_text,

@@ -8,6 +8,8 @@ import selectors
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from orchestrator.errors import TransportError
 from orchestrator.transports.base import (
@@ -18,10 +20,34 @@ from orchestrator.transports.base import (
     become_command,
 )
 
+if TYPE_CHECKING:
+    from orchestrator.inventory.model import Host
+    from orchestrator.transports.connector import PoolSetup
+
 # After SIGTERM to the process group, how long the group gets before SIGKILL.
 KILL_GRACE_SECONDS = 1.0
 # After the main process is gone, how long we wait for pipes held open by stray descendants.
 DRAIN_GRACE_SECONDS = 0.5
+
+
+class LocalPool:
+    """Local commands share nothing: the pool only makes transports."""
+
+    def check(self, host: Host) -> None:
+        pass
+
+    def ready(self, hosts: Sequence[Host]) -> None:
+        pass
+
+    def transport(self, host: Host) -> Transport:
+        return LocalTransport(host)
+
+    def close(self) -> None:
+        pass
+
+
+def open_pool(setup: PoolSetup) -> LocalPool:
+    return LocalPool()
 
 
 class LocalTransport(Transport):

@@ -15,7 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 
 import paramiko
 from paramiko.ssh_exception import SSHException
@@ -24,20 +25,33 @@ from orchestrator.errors import CommandTimeout, TransportError, UnreachableError
 from orchestrator.inventory.model import Host
 from orchestrator.secrets import SecretStore
 from orchestrator.transports.base import CommandResult, Deadline, Transport
+from orchestrator.transports.connector import Note, PoolSetup
 from orchestrator.transports.hostkeys import KnownHosts
 from orchestrator.transports.ssh_keys import KeyRing, short
-from orchestrator.transports.ssh_login import PinCallback, open_connection
+from orchestrator.transports.ssh_login import open_connection
 from orchestrator.transports.ssh_sudo import Session, password_refused, result, sudo_failure, wrap
 from orchestrator.transports.sshconfig import Endpoint, Route, SshConfig, route
 from orchestrator.transports.watchdog import armed
 
-__all__ = ["PinCallback", "SshPool", "SshTransport"]
+__all__ = ["SshPool", "SshTransport", "open_pool"]
 
 # Handshakes in flight through one jump host (its sshd's MaxStartups applies to them too).
 JUMP_HANDSHAKES = 8
 
 # paramiko logs every failed handshake with a traceback; kremove reports each as one line instead.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
+
+
+def open_pool(setup: PoolSetup) -> SshPool:
+    state = setup.state_dir if setup.state_dir is not None else Path(".kremove")
+    return SshPool(
+        secrets=setup.secrets,
+        known_hosts=KnownHosts.default(state / "known_hosts"),
+        inventory=setup.inventory,
+        config=SshConfig.default(),
+        accept_new_hostkeys=setup.accept_new_hostkeys,
+        notes=setup.notes,
+    )
 
 
 class SshPool:
@@ -51,14 +65,14 @@ class SshPool:
         inventory: Mapping[str, Host],
         config: SshConfig | None = None,
         accept_new_hostkeys: bool = False,
-        on_pinned: PinCallback | None = None,
+        notes: Callable[[Note], None] | None = None,
     ) -> None:
         self.secrets = secrets
         self.known_hosts = known_hosts
         self.inventory = inventory
         self.config = config if config is not None else SshConfig(None)
         self.accept_new_hostkeys = accept_new_hostkeys
-        self.on_pinned: PinCallback = on_pinned or (lambda *a: None)
+        self.notes: Callable[[Note], None] = notes or (lambda note: None)
         self._lock = threading.Lock()
         self._keys = KeyRing(secrets)
         self._jumps: dict[tuple[tuple[str, int, str], ...], _Jump] = {}
@@ -70,15 +84,28 @@ class SshPool:
                 self._routes[host.name] = route(host, self.inventory, self.config)
             return self._routes[host.name]
 
-    def preflight(self, hosts: Iterable[Host]) -> None:
-        """Resolve every route and load every named key now: bad input stops the run up front."""
+    def check(self, host: Host) -> None:
+        pass
+
+    def ready(self, hosts: Iterable[Host]) -> None:
+        """Resolve every route and load every named key now: bad input stops the run up front.
+        Jump hosts' own secrets are fetched here when they are not selected themselves."""
         for host in hosts:
             if host.transport != "ssh":
                 continue
             r = self.route(host)
+            self.secrets.preload([hop.host for hop in r.hops])
             for endpoint in (*r.hops, r.target):
                 if endpoint.host.key_file:
                     self.load_key(endpoint, endpoint.host.key_file, required=True)
+
+    def transport(self, host: Host) -> SshTransport:
+        return SshTransport(host, self)
+
+    def on_pinned(self, label: str, name: str, key_type: str, fp: str) -> None:
+        """A host key pinned on first use (known_hosts had none): the run's record keeps it."""
+        detail = {"known_hosts_name": name, "key_type": key_type, "fingerprint": fp}
+        self.notes(Note(label, "hostkey_pinned", detail))
 
     def load_key(self, endpoint: Endpoint, path: str, *, required: bool) -> paramiko.PKey | None:
         """A private key, read once per run; None for a missing optional one (ssh config)."""

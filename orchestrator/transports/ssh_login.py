@@ -11,7 +11,6 @@ import random
 import socket
 import threading
 import time
-from collections.abc import Callable
 from typing import Protocol
 
 import paramiko
@@ -43,8 +42,6 @@ BANNER_ATTEMPTS = 4
 BACKOFF_S = 0.25
 DEFAULT_IDENTITIES = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 
-PinCallback = Callable[[str, str, str, str], None]  # host label, known_hosts name, type, fp
-
 
 class LoginContext(Protocol):
     """What a login uses of the run (``SshPool``): secrets, host keys, private keys."""
@@ -52,7 +49,8 @@ class LoginContext(Protocol):
     secrets: SecretStore
     known_hosts: KnownHosts
     accept_new_hostkeys: bool
-    on_pinned: PinCallback
+
+    def on_pinned(self, label: str, name: str, key_type: str, fp: str) -> None: ...
 
     def load_key(
         self, endpoint: Endpoint, path: str, *, required: bool

@@ -27,10 +27,11 @@ from orchestrator.errors import TransportError
 from orchestrator.inventory.model import Host
 from orchestrator.secrets import SecretStore
 from orchestrator.transports.base import CommandResult, Deadline, Transport
+from orchestrator.transports.connector import PoolSetup
 from orchestrator.transports.winrm_settings import describe, insecure, make_protocol, settings
 from orchestrator.transports.winrm_shell import CLEANUP_S, WinrmShell
 
-__all__ = ["WinrmPool", "WinrmTransport", "describe", "insecure", "settings"]
+__all__ = ["WinrmPool", "WinrmTransport", "describe", "insecure", "open_pool", "settings"]
 
 # cmd.exe's longest command line; a batch line beyond it is truncated by cmd itself.
 CMD_LINE_LIMIT = 8191
@@ -58,13 +59,18 @@ class WinrmPool:
         """Raise InputError for settings that must not or cannot be used, before any connection."""
         settings(host)
 
-    def preflight(self, hosts: Iterable[Host]) -> None:
-        for host in hosts:
-            if host.transport == "winrm":
-                self.check(host)
+    def ready(self, hosts: Iterable[Host]) -> None:
+        pass
+
+    def transport(self, host: Host) -> WinrmTransport:
+        return WinrmTransport(host, self)
 
     def close(self) -> None:
         pass
+
+
+def open_pool(setup: PoolSetup) -> WinrmPool:
+    return WinrmPool(secrets=setup.secrets)
 
 
 class WinrmTransport(Transport):

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from orchestrator.errors import UnreachableError
 from orchestrator.inventory.model import Host
-from orchestrator.transports import Connector
 from orchestrator.transports.base import CommandResult, Deadline, Transport
+from orchestrator.transports.connector import Connector
 
 # What playbooks/linux/detect.sh.j2 prints: dpkg present, and kesl installed or not.
 DETECT = "dpkg-query"  # a word of the detection (and verification) command

@@ -119,7 +119,7 @@ def test_secrets_never_reach_the_ledger(tmp_path: Path) -> None:
     from orchestrator.playbook.model import Step
     from orchestrator.playbook.render import Renderer
     from orchestrator.secrets import Redactor, Secret
-    from orchestrator.transports import Connector
+    from orchestrator.transports.connector import Connector
 
     value = "kl-Uninst4ll-S3cret"
     secret = Secret(value, "uninstall password")

@@ -17,8 +17,8 @@ from orchestrator.ledger import Ledger
 from orchestrator.playbook.loader import load_playbooks
 from orchestrator.playbook.model import Finding
 from orchestrator.secrets import Redactor
-from orchestrator.transports import Connector
 from orchestrator.transports.base import CommandResult, Deadline, Transport
+from orchestrator.transports.connector import Connector
 
 
 def write(d: Path, name: str, doc: Any) -> None:

@@ -154,10 +154,10 @@ def test_encrypted_key_needs_its_passphrase(
         t.connect(Deadline.after(20))
         assert t.run("echo in", Deadline.after(10)).stdout == "in\n"
     with pytest.raises(InputError, match="encrypted; reference its passphrase"):
-        ssh_run(inventory).preflight([replace(host, key_passphrase=None)])
+        ssh_run(inventory).ready([replace(host, key_passphrase=None)])
     monkeypatch.setenv(KEY_PASSPHRASE_ENV, "wrong passphrase")
     with pytest.raises(InputError, match="cannot be decrypted"):
-        ssh_run(inventory).preflight([host])
+        ssh_run(inventory).ready([host])
 
 
 def test_behind_a_jump_host(small_fleet: Fleet, inventory: Inventory) -> None:
@@ -316,13 +316,13 @@ def test_a_key_file_others_can_read_is_refused_up_front(
     key = loose_copy(small_fleet.client_key, "", 0o644)
     host = replace(kind(small_fleet, inventory, "one_product"), key_file=str(key))
     with pytest.raises(InputError) as caught:
-        ssh_run(inventory).preflight([host])
+        ssh_run(inventory).ready([host])
     message = str(caught.value)
     assert "\n" not in message and str(key) in message and "chmod 600" in message
     assert "0644" in message and "one_product" in message
     key.chmod(0o600)
     run = ssh_run(inventory)
-    run.preflight([host])
+    run.ready([host])
     with SshTransport(host, run) as t:
         t.connect(Deadline.after(20))
         assert t.run("echo private", Deadline.after(10)).stdout == "private\n"

@@ -29,8 +29,8 @@ from orchestrator.errors import (
 from orchestrator.inventory import load_inventories
 from orchestrator.inventory.model import Host, Inventory, SecretRef, WinrmSettings
 from orchestrator.secrets import SecretStore
-from orchestrator.transports import Connector
 from orchestrator.transports.base import Deadline
+from orchestrator.transports.connector import Connector
 from orchestrator.transports.winrm import WinrmPool, WinrmTransport, describe, insecure
 from tests import figures
 from tests.fleet.winrm_host.fleet import PASSWORD_ENV, WRONG_PASSWORD_ENV, WinrmFleet
@@ -177,7 +177,7 @@ def test_basic_over_http_is_refused_before_connecting(
     )
     before = len(winrm_fleet.log(host.name))
     with pytest.raises(InputError, match="clear text"):
-        Connector(winrm=WinrmPool(secrets=SecretStore())).check(host)
+        Connector({"winrm": WinrmPool(secrets=SecretStore())}).check(host)
     with pytest.raises(InputError, match="Basic authentication over plain HTTP is refused"):
         transport(host)
     assert len(winrm_fleet.log(host.name)) == before  # the host heard nothing
@@ -268,7 +268,7 @@ def test_missing_extras_and_credentials_are_input_errors(
     with pytest.raises(InputError, match="WinRM is not set up"):
         Connector().check(base)
     assert isinstance(
-        Connector(winrm=WinrmPool(secrets=SecretStore())).for_host(base), WinrmTransport
+        Connector({"winrm": WinrmPool(secrets=SecretStore())}).for_host(base), WinrmTransport
     )
 
 
