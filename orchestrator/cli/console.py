@@ -93,12 +93,10 @@ def plural(n: int, word: str) -> str:
 
 
 def finding_label(f: Mapping[str, Any]) -> str:
-    """A finding as the ledger keeps it (a dict): its package or path, else product, and version."""
-    evidence = f.get("evidence") or {}
-    what = evidence.get("package") or evidence.get("path") or f.get("product", "?")
-    return f"{what} {f.get('version') or ''}".strip() + (
-        " (residue)" if f.get("kind") == "residue" else ""
-    )
+    """A finding as the ledger keeps it (a dict), by its one label (orchestrator/findings.py)."""
+    from orchestrator.findings import Finding
+
+    return Finding.from_dict(f).label()
 
 
 def found_label(findings: Sequence[Finding]) -> str:

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.findings import Finding as Finding  # re-exported: parsers and the engine
+
 STEP_KINDS = ("detect", "remove", "verify")
 
 
@@ -124,28 +126,3 @@ class Catalog:
             return "ok" if code == 0 else "failed"
         mapping = self.exit_code_tables.get(table, {}) if isinstance(table, str) else table
         return mapping.get(code, "failed")
-
-
-@dataclass(frozen=True)
-class Finding:
-    """Something of a product found on a host. ``kind`` is ``installed`` or ``residue``."""
-
-    product: str
-    name: str
-    version: str | None
-    kind: str = "installed"
-    evidence: Mapping[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "product": self.product,
-            "name": self.name,
-            "version": self.version,
-            "kind": self.kind,
-            "evidence": dict(self.evidence),
-        }
-
-    def label(self) -> str:
-        version = f" {self.version}" if self.version else ""
-        what = self.evidence.get("package") or self.evidence.get("path") or self.product
-        return f"{what}{version}" if self.kind == "installed" else f"{what} (residue)"

@@ -9,23 +9,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.engine import status as st
+from orchestrator.findings import Finding
 from orchestrator.ledger.records import RunDetail
 
 SCHEMA = "kremove.report/1"
 EXCEPTIONS = frozenset(st.FAILURES - {st.FAILED} | {st.SKIPPED})
-
-
-def _label(f: Mapping[str, Any]) -> str:
-    evidence = f.get("evidence") or {}
-    what = (
-        evidence.get("package")
-        or evidence.get("product_code")
-        or evidence.get("receipt")
-        or f.get("name")
-        or f.get("product")
-    )
-    version = f.get("version")
-    return f"{what} {version}" if version else str(what)
 
 
 def _installed(findings: Iterable[Mapping[str, Any]] | None) -> list[Mapping[str, Any]]:
@@ -70,7 +58,7 @@ def _finding(f: Mapping[str, Any]) -> dict[str, Any]:
         "version": f.get("version"),
         "package": evidence.get("package"),
         "product_code": evidence.get("product_code"),
-        "label": _label(f),
+        "label": Finding.from_dict(f).label(),
     }
 
 
