@@ -63,8 +63,19 @@ class Secret:
         raise TypeError("secrets are not serialisable")
 
 
+def in_template() -> bool:
+    """Whether a template is being rendered or a condition evaluated (in this context)."""
+    return _turned_into_text.get() is not None
+
+
 def resolve(ref: SecretRef, what: str, prompt: Callable[[str], str] | None = None) -> Secret:
-    """Fetch a secret from its reference; ``what`` names it in messages ("host 'db1' password")."""
+    """Fetch a secret from its reference; ``what`` names it in messages ("host 'db1' password").
+
+    An Ansible Vault value is decrypted here, with the vault passwords the command registered."""
+    if ref.vault:
+        from orchestrator.inventory import vault
+
+        return Secret(vault.keyring().decrypt_text(ref.vault, what), what)
     if ref.env:
         value = os.environ.get(ref.env)
         if value is None:

@@ -1,7 +1,8 @@
 """Ansible's connection variables (``ansible_host``, ``ansible_port`` …) as kremove settings.
 
 Shared by the INI and YAML loaders. Variables not listed here, unknown ``ansible_*`` ones included,
-stay free vars. Plaintext passwords are refused without repeating them.
+stay free vars (a vaulted one is kept encrypted and never opened). Passwords are references
+(ansible_secrets.py); a vaulted connection setting is decrypted when the file is read.
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.errors import InventoryError
+from orchestrator.inventory.ansible_secrets import secret_ref
 from orchestrator.inventory.raw import Layer, Origin, Owner, Value
 from orchestrator.inventory.settings import as_text, put
+from orchestrator.inventory.vault import VaultedVar, VaultError, keyring
 
 SETTINGS = {
     "ansible_host": "address",
@@ -30,21 +33,19 @@ SETTINGS = {
     "ansible_winrm_ca_trust_path": "winrm.ca_trust_path",
     "ansible_shell_type": "shell_type",
 }
-PLAINTEXT_SECRETS = frozenset(
-    {
-        "ansible_password",
-        "ansible_ssh_pass",
-        "ansible_ssh_password",
-        "ansible_become_pass",
-        "ansible_become_password",
-        "ansible_sudo_pass",
-        "ansible_winrm_password",
-    }
-)
-REFUSED = (
-    "plaintext passwords are not accepted; remove it and reference the password with "
-    "password_env: VAR in a kremove inventory (or enter it when prompted with --ask-pass)"
-)
+# Password variables → the setting whose reference they give.
+PASSWORDS = {
+    "ansible_password": "password",
+    "ansible_ssh_pass": "password",
+    "ansible_ssh_password": "password",
+    "ansible_winrm_password": "password",
+    "ansible_become_pass": "become.password",
+    "ansible_become_password": "become.password",
+    "ansible_sudo_pass": "become.password",
+}
+PLAINTEXT_SECRETS = frozenset(PASSWORDS)
+# Free vars kremove reads itself: a vaulted one is decrypted like a connection setting.
+READ_VARS = frozenset({"kaspersky_login"})
 CERT_VALIDATION = "ansible_winrm_server_cert_validation"
 
 
@@ -52,17 +53,35 @@ def ansible_layer(entries: dict[str, Value], owner: Owner) -> Layer:
     """Connection settings and free vars from one host's or group's Ansible variables."""
     layer = Layer()
     for key, entry in entries.items():
-        if key in PLAINTEXT_SECRETS:
-            raise owner.error(REFUSED, entry.origin, key)
-        if key in SETTINGS:
-            put(layer, SETTINGS[key], entry.value, entry.origin, owner, key)
+        if key in PASSWORDS:
+            layer.settings[PASSWORDS[key]] = Value(secret_ref(entry, owner, key), entry.origin)
+        elif key in SETTINGS:
+            put(layer, SETTINGS[key], opened(entry, owner, key), entry.origin, owner, key)
         elif key == CERT_VALIDATION:
-            layer.settings["winrm.cert_validation"] = Value(
-                _cert_validation(entry.value, entry.origin, owner), entry.origin
-            )
+            value = _cert_validation(opened(entry, owner, key), entry.origin, owner)
+            layer.settings["winrm.cert_validation"] = Value(value, entry.origin)
+        elif key in READ_VARS:
+            layer.vars[key] = Value(opened(entry, owner, key), entry.origin)
+        elif isinstance(entry.value, VaultedVar):
+            layer.vars[key] = Value(VaultedVar(entry.value.vault, key), entry.origin)
         else:
             layer.vars[key] = entry
     return layer
+
+
+def opened(entry: Value, owner: Owner, key: str) -> Any:
+    """The value of a setting kremove uses; a vaulted one is decrypted now (as Ansible allows),
+    which needs a vault password. Such a value is a setting, shown like any other."""
+    if not isinstance(entry.value, VaultedVar):
+        return entry.value
+    try:
+        plain = keyring().open(entry.value.vault)
+    except VaultError as exc:
+        raise owner.error(f"vault value: {exc}", entry.origin, key) from None
+    try:
+        return plain.decode("utf-8-sig").strip()
+    except UnicodeDecodeError:
+        raise owner.error("decrypted, the vault value is not UTF-8", entry.origin, key) from None
 
 
 def _cert_validation(value: Any, origin: Origin, owner: Owner) -> bool:

@@ -8,7 +8,7 @@ from pathlib import Path
 from yaml.nodes import MappingNode, Node
 
 from orchestrator.errors import InventoryError
-from orchestrator.inventory import ansible_ini, ansible_yaml, csvfile, native
+from orchestrator.inventory import ansible_ini, ansible_yaml, csvfile, native, vault
 from orchestrator.inventory.model import Inventory
 from orchestrator.inventory.raw import RawInventory
 from orchestrator.inventory.resolve import resolve
@@ -31,7 +31,21 @@ def load_inventories(paths: Sequence[Path]) -> Inventory:
 
 def load_file(path: Path) -> RawInventory:
     """One file's raw content, before precedence and cross-file checks."""
-    return parse_text(read_text(path), str(path), suffix_format(path))
+    text = read_text(path)
+    if vault.is_vaulted(text):  # a whole file encrypted with ansible-vault encrypt
+        text = _decrypted(text, path)
+    return parse_text(text, str(path), suffix_format(path))
+
+
+def _decrypted(text: str, path: Path) -> str:
+    try:
+        plain = vault.keyring().open(vault.vault_text(text, str(path)))
+    except vault.VaultError as exc:
+        raise InventoryError(f"vault-encrypted file: {exc}", file=path) from None
+    try:
+        return plain.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InventoryError("decrypted, is not UTF-8 text; save it as UTF-8", file=path) from None
 
 
 def read_text(path: Path) -> str:

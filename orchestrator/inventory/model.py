@@ -13,18 +13,35 @@ PLATFORMS: tuple[str, ...] = ("linux", "windows", "macos")
 
 
 @dataclass(frozen=True)
+class VaultText:
+    """An Ansible Vault value as written (``$ANSIBLE_VAULT;1.1;AES256`` and hex lines), still
+    encrypted; ``vault_id`` is the 1.2 header's label. Decrypted only when the secret is used."""
+
+    text: str
+    vault_id: str | None = None
+    origin: str = field(default="", compare=False)  # "file:line", for messages
+
+    def describe(self) -> str:
+        return f"vault:{self.vault_id or 'default'}@{self.origin}"
+
+
+@dataclass(frozen=True)
 class SecretRef:
-    """Where a secret is found — an environment variable, a file, or a prompt. Never the secret."""
+    """Where a secret is found — an environment variable, a file, a prompt, or an Ansible Vault
+    value. Never the secret."""
 
     env: str | None = None
     file: str | None = None
     prompt: bool = False
+    vault: VaultText | None = None
 
     def describe(self) -> str:
         if self.env:
             return f"env:{self.env}"
         if self.file:
             return f"file:{self.file}"
+        if self.vault:
+            return self.vault.describe()
         return "prompt" if self.prompt else "none"
 
 

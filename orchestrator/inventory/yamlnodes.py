@@ -13,9 +13,11 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from orchestrator.errors import InventoryError
 from orchestrator.inventory.raw import Origin
+from orchestrator.inventory.vault import VaultedVar, vault_text
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
 NULL_TAG = "tag:yaml.org,2002:null"
+VAULT_TAGS = ("!vault", "!vault-encrypted")  # Ansible's tags for a vaulted value
 MAX_VALUES = 200_000
 MAX_MERGE_DEPTH = 32
 # libyaml's loader when PyYAML was built with it: ~10x faster, with the same nodes and marks.
@@ -155,13 +157,16 @@ class Converter:
     def scalar(self, node: Node) -> Any:
         if not isinstance(node, ScalarNode):
             raise InventoryError("expected a single value here", **_at(node, self.file))
+        if node.tag in VAULT_TAGS:
+            # Kept encrypted: only the variable it is given to decides whether it is ever opened.
+            return VaultedVar(vault_text(str(node.value), str(origin(node, self.file))))
         try:
             return self.constructor.construct_object(node)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError):
             if node.tag.startswith("!"):
                 raise InventoryError(
-                    f"YAML tag {node.tag} is not supported (an Ansible Vault value?); "
-                    "reference secrets with password_env or password_file instead",
+                    f"YAML tag {node.tag[:40]} is not supported; remove it "
+                    "(Ansible Vault values are written !vault |)",
                     **_at(node, self.file),
                 ) from None
             kind = node.tag.rsplit(":", 1)[-1]

@@ -45,8 +45,8 @@ CASES = [
     ("list.yml", "- a\n- b\n", ["list.yml:1:", "top level must be a mapping"]),
     (
         "vault.yml",
-        "all:\n  vars:\n    secret: !vault |\n      $ANSIBLE_VAULT;1.1\n",
-        ["vault.yml:3:", "!vault"],
+        "all:\n  vars:\n    ansible_password: !vault |\n      $ANSIBLE_VAULT;1.1\n",
+        ["vault.yml:3:", "!vault", "ansible_password", "not usable Ansible Vault text"],
     ),
     ("inv.txt", "[web]\nh1\n", ["inv.txt:", "cannot tell the inventory format"]),
     # jump hosts
