@@ -11,6 +11,7 @@ from orchestrator.cli.options import JsonOpt, LedgerOpt
 from orchestrator.errors import InputError
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="Check the ledger's integrity.",
     epilog="Example: kremove audit verify; kremove audit verify 20261125T1200 --json",
     no_args_is_help=True,

@@ -17,7 +17,7 @@ from orchestrator.cli.options import (
     PlaybooksOpt,
 )
 
-app = typer.Typer()
+app = typer.Typer(rich_markup_mode=None)
 
 
 @app.command(epilog="Example: kremove detect -i inventories/localhost.yml --json")

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from orchestrator.inventory.model import Host, Inventory
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="Validate inventories and show the hosts they select.",
     epilog="Example: kremove inventory check -i inventories/example.ini --limit 'linux:!db*'",
     no_args_is_help=True,

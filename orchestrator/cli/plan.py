@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from orchestrator.ledger import HostRecord
     from orchestrator.playbook.loader import PlaybookSet
 
-app = typer.Typer()
+app = typer.Typer(rich_markup_mode=None)
 
 _OfflineOpt = typer.Option(
     False,

@@ -10,7 +10,7 @@ import typer
 from orchestrator.cli.options import LedgerOpt
 from orchestrator.errors import InputError
 
-app = typer.Typer()
+app = typer.Typer(rich_markup_mode=None)
 
 FORMATS = ("table", "csv", "json", "html")
 

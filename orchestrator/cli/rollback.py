@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from orchestrator.ledger import RunDetail
     from orchestrator.playbook.loader import PlaybookSet
 
-app = typer.Typer()
+app = typer.Typer(rich_markup_mode=None)
 
 _RunArg = typer.Argument(..., help="The run whose removals to undo (id or prefix).")
 _SourceOpt = typer.Option(

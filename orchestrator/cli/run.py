@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from orchestrator.inventory.model import Host, Inventory
     from orchestrator.ledger import RunDetail
 
-app = typer.Typer()
+app = typer.Typer(rich_markup_mode=None)
 
 # The options only `run` takes (the shared ones are in options.py).
 _YesOpt = typer.Option(

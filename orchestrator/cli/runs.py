@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from orchestrator.ledger import RunDetail
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="List and show runs recorded in the ledger.",
     epilog="Example: kremove runs list; kremove runs show 20261125T120000",
     no_args_is_help=True,

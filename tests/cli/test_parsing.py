@@ -117,7 +117,18 @@ def test_the_option_defaults_are_the_engines() -> None:
     assert options.DEFAULT_HOST_TIMEOUT == engine.DEFAULT_HOST_TIMEOUT
 
 
-HEAVY = ("orchestrator.engine", "orchestrator.ledger", "paramiko", "jinja2", "winrm", "yaml")
+# markdown_it comes with Typer's rich help (rich.markdown): as slow to import as the rest of
+# `kremove --help`, so help is plain text.
+HEAVY = (
+    "orchestrator.engine",
+    "orchestrator.ledger",
+    "paramiko",
+    "jinja2",
+    "winrm",
+    "yaml",
+    "markdown_it",
+    "rich.markdown",
+)
 
 
 def test_help_loads_no_engine_paramiko_or_jinja2() -> None:
