@@ -19,9 +19,9 @@ from pathlib import Path
 # The script pip installed beside this interpreter, so the tests run this checkout's kremove.
 KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 
-# The developer's own settings (a ledger, an ssh config, an agent) would make a test depend on
-# the machine it runs on; they are left out unless a test asks otherwise.
-OWN_SETTINGS = ("KREMOVE_", "SSH_")
+# The developer's own settings (a ledger, where state goes, an ssh config, an agent) would make a
+# test depend on the machine it runs on; they are left out unless a test asks otherwise.
+OWN_SETTINGS = ("KREMOVE_", "SSH_", "XDG_STATE_HOME")
 
 # Output as a test reads it: no colour codes, and lines wide enough that nothing is wrapped.
 PLAIN = {"NO_COLOR": "1", "COLUMNS": "200"}
@@ -34,13 +34,18 @@ def cli_env(
     env: Mapping[str, str] | None = None,
     strip: tuple[str, ...] = OWN_SETTINGS,
     plain: bool = True,
+    cwd: Path | None = None,
+    default_ledger: bool = False,
 ) -> dict[str, str]:
     """This process's environment without the variables whose names start with one of ``strip``,
     then :data:`PLAIN` (unless ``plain`` is false), ``env``, HOME and KREMOVE_LEDGER, in that
     order: a later setting wins.
 
     ``home`` sets HOME; the ledger is ``ledger`` if given, else ``home / "l.db"`` when ``home``
-    is given, else whatever is left after ``strip`` (by default none: ./.kremove/ledger.db).
+    is given, else KREMOVE_LEDGER if ``env`` or what ``strip`` left has it, else
+    ``cwd / ".kremove/ledger.db"`` (``cwd`` defaults to this process's directory). A test never
+    reaches kremove's real default ledger (/var/lib/kremove as root) unless ``default_ledger``
+    says so; such a test gives kremove a HOME or XDG_STATE_HOME, or a private /var/lib.
     """
     full = {k: v for k, v in os.environ.items() if not k.startswith(strip)}
     if plain:
@@ -51,6 +56,8 @@ def cli_env(
         ledger = ledger if ledger is not None else home / "l.db"
     if ledger is not None:
         full["KREMOVE_LEDGER"] = str(ledger)
+    elif not default_ledger and not full.get("KREMOVE_LEDGER"):
+        full["KREMOVE_LEDGER"] = str((cwd or Path.cwd()) / ".kremove" / "ledger.db")
     return full
 
 
@@ -64,6 +71,7 @@ def kremove(
     timeout: float = 300,
     wrap: Sequence[str] = (),
     terminal: bool = False,
+    default_ledger: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``kremove *args`` to its end, with no input, and return what it printed as text.
 
@@ -76,7 +84,15 @@ def kremove(
     """
     command = [*wrap, KREMOVE, *args]
     where = cwd if cwd is not None else home
-    full_env = cli_env(home=home, ledger=ledger, env=env, strip=strip, plain=not terminal)
+    full_env = cli_env(
+        home=home,
+        ledger=ledger,
+        env=env,
+        strip=strip,
+        plain=not terminal,
+        cwd=where,
+        default_ledger=default_ledger,
+    )
     if not terminal:
         return subprocess.run(
             command,

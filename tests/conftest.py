@@ -1,15 +1,30 @@
-"""Shared pytest configuration: the simulated fleets' fixtures (tests/fleet/README.md), and a
-last check over everything the session wrote: no fleet secret may appear outside the fleets' own
-directories (ledgers, reports, known_hosts pins, inventories, archives — whatever kremove wrote).
+"""Shared pytest configuration: the simulated fleets' fixtures (tests/fleet/README.md), a ledger
+in the session's tmp for code that looks for the default one, and a last check over everything
+the session wrote: no fleet secret may appear outside the fleets' own directories (ledgers,
+reports, known_hosts pins, inventories, archives — whatever kremove wrote).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 pytest_plugins = ["tests.fleet.pytest_plugin", "tests.fleet.winrm_host.pytest_plugin"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _default_ledger_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """In-process code (and any subprocess not started through tests/cli_runner, which sets its
+    own) that asks for the default ledger gets one in tmp: the suite never writes the real
+    default (/var/lib/kremove as root, ~/.local/state/kremove otherwise)."""
+    state = tmp_path_factory.mktemp("state")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("KREMOVE_LEDGER", str(state / "kremove" / "ledger.db"))
+    patch.setenv("XDG_STATE_HOME", str(state))
+    yield
+    patch.undo()
 
 
 def _fleet_secrets() -> tuple[set[str], list[Path]]:

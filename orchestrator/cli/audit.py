@@ -40,14 +40,14 @@ def audit_verify(
     """Recompute the ledger's hash chain and check every run, host, step and event against it.
 
     Exit 0 and print the head hash when nothing was edited, deleted or reordered; exit 1 naming
-    the first record that was.
+    the first record that was; exit 2 when there is no ledger to check.
     """
     from orchestrator.cli.console import err, out, print_json, safe
     from orchestrator.cli.context import current
-    from orchestrator.cli.session import open_existing, sign_key
-    from orchestrator.ledger import audit, resolve_ledger_path
+    from orchestrator.cli.session import existing_ledger, open_existing, sign_key
+    from orchestrator.ledger import audit
 
-    path = resolve_ledger_path(ledger)
+    path = existing_ledger(ledger)  # a missing ledger is an input error, not a broken chain
     if run_id:
         with open_existing(ledger, sign_key_env) as book:
             run_id = book.get_run(run_id).id

@@ -44,12 +44,11 @@ def detect(
     from orchestrator.engine import runner
     from orchestrator.engine import status as st
     from orchestrator.engine.settings import RunSettings
-    from orchestrator.ledger import resolve_ledger_path
     from orchestrator.playbook.loader import load_playbooks
 
     inv, hosts = session.load(inventory, limit)
     content = load_playbooks(playbooks)
-    ledger_path = resolve_ledger_path(ledger)
+    ledger_path = session.ledger_path(ledger)
     secrets, connector = session.connect_setup(inv, hosts, ledger_path, accept_new_hostkeys)
     wiring = session.Wiring(inv, content, secrets, connector, ledger_path)
     settings = RunSettings(

@@ -39,7 +39,9 @@ JsonOpt = typer.Option(
 LedgerOpt = typer.Option(
     None,
     "--ledger",
-    help="Ledger database (default: $KREMOVE_LEDGER, else .kremove/ledger.db).",
+    help="Ledger database (default: $KREMOVE_LEDGER, else $XDG_STATE_HOME/kremove/ledger.db "
+    "(~/.local/state/...), /var/lib/kremove/ledger.db as root; an existing .kremove/ledger.db "
+    "in the current directory is used first, with a note).",
 )
 ForksOpt = typer.Option(DEFAULT_FORKS, "--forks", min=1, max=2000, help="Hosts worked on at once.")
 HostTimeoutOpt = typer.Option(

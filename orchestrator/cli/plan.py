@@ -93,9 +93,8 @@ def _execute(
 ) -> None:
     from orchestrator.cli import session
     from orchestrator.engine import runner
-    from orchestrator.ledger import resolve_ledger_path
 
-    ledger_path = resolve_ledger_path(ledger)
+    ledger_path = session.ledger_path(ledger)
     secrets, connector = session.connect_setup(inv, hosts, ledger_path, accept_new_hostkeys)
     template_secrets = session.uninstall_password(
         secrets, settings.uninstall_password_env, settings.uninstall_password_file

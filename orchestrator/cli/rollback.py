@@ -143,7 +143,6 @@ def _execute(
     from orchestrator.cli.console import print_result
     from orchestrator.engine import runner
     from orchestrator.engine.waves import Window
-    from orchestrator.ledger import resolve_ledger_path
 
     if inv is None:
         raise InputError(f"run {source_run.id} does not record its inventory; give it with -i")
@@ -156,7 +155,7 @@ def _execute(
         max_fail=settings.max_fail,
         window=None if settings.window is None else Window.parse(settings.window, settings.tz),
     )
-    ledger_path = resolve_ledger_path(ledger)
+    ledger_path = session.ledger_path(ledger)
     secrets, connector = session.connect_setup(inv, hosts, ledger_path, accept_new_hostkeys)
     meta = session.run_meta(hosts, settings)
     meta["rollback_of"] = source_run.id

@@ -196,10 +196,9 @@ def _execute(given: RunSettings, source: RunDetail | None, flags: _Flags) -> Non
     from orchestrator.cli.console import print_result
     from orchestrator.engine import runner
     from orchestrator.engine.waves import Window
-    from orchestrator.ledger import resolve_ledger_path
     from orchestrator.playbook.loader import load_playbooks
 
-    ledger_path = resolve_ledger_path(flags.ledger)
+    ledger_path = session.ledger_path(flags.ledger)
     settings, reviewed = _settings(given, source, resume=flags.resume is not None)
     if flags.confirm and not session.can_prompt():
         raise InputError("--confirm needs a terminal to ask on; use --pause-after instead")

@@ -28,7 +28,8 @@ from orchestrator.engine.outcome import RunResult
 from orchestrator.errors import InputError
 from orchestrator.inventory import load_inventories, select
 from orchestrator.inventory.model import Host, Inventory, SecretRef
-from orchestrator.ledger import Ledger, resolve_ledger_path
+from orchestrator.ledger import Ledger
+from orchestrator.ledger.paths import locate_ledger
 from orchestrator.playbook.loader import PlaybookSet
 from orchestrator.playbook.quoting import utf16le_hex
 from orchestrator.secrets import Secret, SecretStore
@@ -57,15 +58,32 @@ def book(path: Path, sign_key_env: str | None = None) -> Ledger:
     return ledger
 
 
-def open_existing(option: Path | None, sign_key_env: str | None = None) -> Ledger:
+_noted: set[str] = set()  # a command may look its ledger up twice; the note is said once
+
+
+def ledger_path(option: Path | None) -> Path:
+    """The ledger this command uses (ledger/paths.py decides), with the note when it is an old
+    ./.kremove/ledger.db that wins over the default."""
+    where = locate_ledger(option)
+    if where.notice and where.notice not in _noted:
+        _noted.add(where.notice)
+        err.print(f"[yellow]kremove: note: {safe(where.notice)}[/]")
+    return where.path
+
+
+def existing_ledger(option: Path | None) -> Path:
     """Reading commands never create a ledger: a wrong path should say so, not show nothing."""
-    path = resolve_ledger_path(option)
+    path = ledger_path(option)
     if not path.exists():
         raise InputError(
             f"no ledger at {path}; run a scan first (kremove detect -i FILE), or point --ledger "
             "or KREMOVE_LEDGER at an existing one"
         )
-    return book(path, sign_key_env)
+    return path
+
+
+def open_existing(option: Path | None, sign_key_env: str | None = None) -> Ledger:
+    return book(existing_ledger(option), sign_key_env)
 
 
 @dataclass(frozen=True)

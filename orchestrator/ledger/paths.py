@@ -1,5 +1,11 @@
 """Where the ledger lives, and creating its directory and files readable by the owner only.
 
+Where: ``--ledger``, else ``$KREMOVE_LEDGER``, else the default, which does not depend on the
+current directory (cron, another shell and ``--resume`` find the same ledger): root's is
+/var/lib/kremove/ledger.db, a user's $XDG_STATE_HOME/kremove/ledger.db (~/.local/state/...). A
+./.kremove/ledger.db in the current directory (the default before issue 17) is still used, with
+a note saying how to move it.
+
 What is found there already is used only if nobody else could have written it (issue 15, L4): the
 directory holds the ledger and the pinned host keys, so whoever can write it can swap either. The
 rule is OpenSSH's for ~/.ssh/config: owned by the user or root, writable by nobody else, where a
@@ -16,26 +22,89 @@ import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import InputError
 
 ENV_VAR = "KREMOVE_LEDGER"
-DEFAULT_RELATIVE = Path(".kremove") / "ledger.db"
+LEGACY_RELATIVE = Path(".kremove") / "ledger.db"  # the default until issue 17, in the cwd
+SYSTEM_DEFAULT = Path("/var/lib/kremove/ledger.db")  # root's default
 SIDE_FILES = ("-wal", "-shm")  # SQLite's WAL companions; they hold the same data as the database
 
 # The umask is process-wide: serialise our changes to it so two opens cannot interleave.
 _umask_lock = threading.Lock()
 
 
+@dataclass(frozen=True)
+class LedgerLocation:
+    """The ledger a command uses, what chose it, and the note to show when it is the old one."""
+
+    path: Path
+    chosen_by: str  # "--ledger", "KREMOVE_LEDGER", "default" or "current directory"
+    notice: str | None = None
+
+
 def resolve_ledger_path(option: Path | None) -> Path:
-    """``--ledger PATH`` if given, else $KREMOVE_LEDGER, else ./.kremove/ledger.db."""
+    """``--ledger PATH`` if given, else $KREMOVE_LEDGER, else the default (``locate_ledger``)."""
+    return locate_ledger(option).path
+
+
+def locate_ledger(option: Path | None) -> LedgerLocation:
+    """The ledger to use. Unnamed, an existing ./.kremove/ledger.db wins over the default, even
+    when both exist: the runs an operator made from that directory stay where they were, and
+    the note says how to move them."""
     if option is not None:
-        return option.expanduser()
+        return LedgerLocation(option.expanduser(), "--ledger")
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
-        return Path(env).expanduser()
-    return Path.cwd() / DEFAULT_RELATIVE
+        return LedgerLocation(Path(env).expanduser(), ENV_VAR)
+    default = default_ledger_path()
+    legacy = _legacy_ledger()
+    if legacy is None or legacy == default:
+        return LedgerLocation(default, "default")
+    return LedgerLocation(legacy, "current directory", _legacy_notice(legacy, default))
+
+
+def default_ledger_path() -> Path:
+    """Root's /var/lib/kremove/ledger.db; a user's $XDG_STATE_HOME/kremove/ledger.db, where
+    the XDG base directory spec puts state (a relative XDG_STATE_HOME is ignored, as it says)."""
+    if os.geteuid() == 0:
+        return SYSTEM_DEFAULT
+    state = os.environ.get("XDG_STATE_HOME", "").strip()
+    if state and Path(state).is_absolute():
+        return Path(state) / "kremove" / "ledger.db"
+    try:
+        home = Path.home()
+    except RuntimeError:
+        raise InputError(
+            "no home directory to keep the ledger in (~/.local/state/kremove); set HOME or"
+            f" XDG_STATE_HOME, or name the ledger with --ledger or ${ENV_VAR}"
+        ) from None
+    return home / ".local" / "state" / "kremove" / "ledger.db"
+
+
+def _legacy_ledger() -> Path | None:
+    try:
+        candidate = Path.cwd() / LEGACY_RELATIVE
+    except OSError:  # the current directory was deleted
+        return None
+    return candidate if candidate.is_file() else None
+
+
+def _legacy_notice(legacy: Path, default: Path) -> str:
+    """One line: which ledger is used, and how to move it to the default or silence this."""
+    said = f"using the ledger {legacy} found in the current directory, not the default {default}"
+    if default.exists():
+        move = f" (which exists too: use it with --ledger {shlex.quote(str(default))})"
+    else:
+        target = shlex.quote(str(default.parent))
+        files = shlex.quote(str(legacy)) + "*"  # the database and its -wal and -shm
+        pins = legacy.parent / "known_hosts"
+        if pins.exists():
+            files += " " + shlex.quote(str(pins))
+        move = f"; to move it there, run: mkdir -p -m 700 {target} && mv {files} {target}/"
+    return said + move + f"; name a ledger with --ledger or ${ENV_VAR} and this note goes"
 
 
 @contextmanager

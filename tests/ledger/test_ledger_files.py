@@ -18,6 +18,7 @@ import pytest
 
 from orchestrator.errors import InputError, LedgerError
 from orchestrator.ledger import ENV_VAR, SCHEMA_VERSION, Ledger, resolve_ledger_path
+from orchestrator.ledger.paths import default_ledger_path
 from orchestrator.ledger.store import APPLICATION_ID
 from tests.cli_runner import kremove
 
@@ -34,9 +35,9 @@ def test_option_beats_environment_beats_default(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv(ENV_VAR, raising=False)
-    assert resolve_ledger_path(None) == tmp_path / ".kremove" / "ledger.db"
+    assert resolve_ledger_path(None) == default_ledger_path()
     monkeypatch.setenv(ENV_VAR, "")
-    assert resolve_ledger_path(None) == tmp_path / ".kremove" / "ledger.db"
+    assert resolve_ledger_path(None) == default_ledger_path()
     monkeypatch.setenv(ENV_VAR, "/srv/kremove/env.db")
     assert resolve_ledger_path(None) == Path("/srv/kremove/env.db")
     assert resolve_ledger_path(Path("cli.db")) == Path("cli.db")
