@@ -10,9 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.errors import InventoryError
-from orchestrator.inventory.ansible_secrets import secret_ref
+from orchestrator.inventory.ansible_secrets import (
+    UNINSTALL_PASSWORD,
+    is_uninstall_password,
+    secret_ref,
+)
 from orchestrator.inventory.raw import Layer, Origin, Owner, Value
-from orchestrator.inventory.settings import as_text, put
+from orchestrator.inventory.settings import EVERY_PRODUCT, as_text, put, uninstall_password
 from orchestrator.inventory.vault import VaultedVar, VaultError, keyring
 
 SETTINGS = {
@@ -55,6 +59,10 @@ def ansible_layer(entries: dict[str, Value], owner: Owner) -> Layer:
     for key, entry in entries.items():
         if key in PASSWORDS:
             layer.settings[PASSWORDS[key]] = Value(secret_ref(entry, owner, key), entry.origin)
+        elif is_uninstall_password(key):  # kremove_uninstall_password[_<product id, - as _>]
+            product = key.removeprefix(UNINSTALL_PASSWORD).removeprefix("_").replace("_", "-")
+            ref = secret_ref(entry, owner, key)
+            uninstall_password(layer, product or EVERY_PRODUCT, ref, entry.origin, owner)
         elif key in SETTINGS:
             put(layer, SETTINGS[key], opened(entry, owner, key), entry.origin, owner, key)
         elif key == CERT_VALIDATION:

@@ -46,6 +46,20 @@ class SecretRef:
 
 
 @dataclass(frozen=True)
+class UninstallPassword:
+    """Where a product's uninstall password is found, and who said so: ``owner`` is the inventory
+    level that wrote it ("group 'branch'", "host 'w1'", "defaults"), ``origin`` its file:line.
+    Equal references are the same password wherever they were written."""
+
+    ref: SecretRef
+    owner: str = field(default="", compare=False)
+    origin: str = field(default="", compare=False)
+
+    def describe(self) -> str:
+        return self.ref.describe()
+
+
+@dataclass(frozen=True)
 class Become:
     """Privilege escalation on the host (sudo)."""
 
@@ -83,6 +97,8 @@ class Host:
     shell_type: str | None = None  # sh | cmd | powershell, when the inventory says so
     jump: str | None = None  # name of the inventory host to tunnel SSH through
     known_hosts: str | None = None  # an extra known_hosts file for this host's key
+    # Per catalog product id, where its uninstall password is found; "*": every other product.
+    uninstall_passwords: Mapping[str, UninstallPassword] = field(default_factory=dict)
     groups: tuple[str, ...] = ()
     vars: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""  # "file:line" where the host was (first) defined
@@ -108,6 +124,10 @@ class Host:
             "shell_type": self.shell_type,
             "jump": self.jump,
             "known_hosts": self.known_hosts,
+            "uninstall_passwords": {
+                product: entry.describe()
+                for product, entry in sorted(self.uninstall_passwords.items())
+            },
             "vars": dict(self.vars),
         }
 

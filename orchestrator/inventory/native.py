@@ -12,7 +12,16 @@ from yaml.nodes import MappingNode, Node
 
 from orchestrator.errors import InventoryError
 from orchestrator.inventory.raw import Layer, Origin, Owner, RawInventory, Value, same
-from orchestrator.inventory.settings import INLINE_SECRET, put, secret_ref
+from orchestrator.inventory.settings import (
+    EVERY_PRODUCT,
+    INLINE_SECRET,
+    PRODUCT_ID,
+    UNINSTALL,
+    put,
+    secret_ref,
+    show,
+    uninstall_password,
+)
 from orchestrator.inventory.yamlnodes import (
     Converter,
     is_null,
@@ -35,11 +44,19 @@ SIMPLE_KEYS = (
 )
 # password_env → ("password", "env"): the setting a reference key fills, and how
 SECRET_KEYS = {
-    f"{setting}_{kind}": (setting, kind)
-    for setting in ("password", "key_passphrase")
+    f"{key}_{kind}": (setting, kind)
+    for key, setting in (
+        ("password", "password"),
+        ("key_passphrase", "key_passphrase"),
+        ("uninstall_password", UNINSTALL + EVERY_PRODUCT),
+    )
     for kind in ("env", "file", "prompt")
 }
-CONNECTION_KEYS = (*SIMPLE_KEYS, *SECRET_KEYS, "become", "winrm", "vars")
+REFERENCE_KINDS = ("env", "file", "prompt")
+INLINE_PRODUCT_SECRET = (
+    "inline passwords are not accepted; reference it with env: VAR, file: PATH or prompt: true"
+)
+CONNECTION_KEYS = (*SIMPLE_KEYS, *SECRET_KEYS, "uninstall_passwords", "become", "winrm", "vars")
 HOST_KEYS = (*CONNECTION_KEYS, "groups")
 GROUP_KEYS = (*CONNECTION_KEYS, "hosts", "children")
 BECOME_KEYS = ("enabled", "user", "method", "password_env", "password_file", "password_prompt")
@@ -56,6 +73,8 @@ class _Parser:
     def unknown(self, key: str, where: Origin, owner: Owner, allowed: tuple[str, ...]) -> None:
         if key in ("password", "key_passphrase"):
             raise owner.error(INLINE_SECRET, where, key)
+        if key == "uninstall_password":
+            raise owner.error(INLINE_SECRET.replace("password_", "uninstall_password_"), where, key)
         raise owner.error(unknown_key(key, allowed), where, key)
 
     def document(self, root: Node) -> RawInventory:
@@ -123,6 +142,8 @@ class _Parser:
                 self.secret(layer, SECRET_KEYS[key], value, (where, owner, key), given)
             elif key == "become":
                 self.become(layer, value, where, owner)
+            elif key == "uninstall_passwords":
+                self.uninstall_passwords(layer, value, owner)
             elif key == "winrm":
                 self.winrm(layer, value, owner)
             elif key == "vars":
@@ -151,7 +172,38 @@ class _Parser:
         def fail(message: str) -> InventoryError:
             return owner.error(message, where, key)
 
-        layer.settings[setting] = Value(secret_ref(kind, self.convert.scalar(node), fail), where)
+        ref = secret_ref(kind, self.convert.scalar(node), fail)
+        if setting.startswith(UNINSTALL):
+            uninstall_password(layer, setting.removeprefix(UNINSTALL), ref, where, owner)
+        else:
+            layer.settings[setting] = Value(ref, where)
+
+    def uninstall_passwords(self, layer: Layer, node: Node, owner: Owner) -> None:
+        """``{product id: {env|file|prompt: ...}}``; the ids are checked against the catalog
+        when a plan or run loads it (engine/uninstall_passwords.py)."""
+        if is_null(node):
+            return
+        for product, where, entry in mapping_items(node, self.file, "uninstall_passwords"):
+            field = f"uninstall_passwords.{product}"
+            if not PRODUCT_ID.match(product):
+                raise owner.error(
+                    f"{show(product)} is not a catalog product id (lowercase letters, digits, "
+                    "hyphens, e.g. kes-windows, klnagent)",
+                    where,
+                    field,
+                )
+            if not isinstance(entry, MappingNode):
+                raise owner.error(
+                    "expected {env: VAR}, {file: PATH} or {prompt: true}", where, field
+                )
+            given: dict[str, str] = {}
+            for kind, key_at, value in mapping_items(entry, self.file, field):
+                if kind == "password":
+                    raise owner.error(INLINE_PRODUCT_SECRET, key_at, f"{field}.password")
+                if kind not in REFERENCE_KINDS:
+                    raise owner.error(unknown_key(kind, REFERENCE_KINDS), key_at, f"{field}.{kind}")
+                target = (UNINSTALL + product, kind)
+                self.secret(layer, target, value, (key_at, owner, f"{field}.{kind}"), given)
 
     def become(self, layer: Layer, node: Node, where: Origin, owner: Owner) -> None:
         if not isinstance(node, MappingNode):

@@ -14,7 +14,7 @@ from orchestrator.errors import InventoryError
 from orchestrator.inventory.addresses import address_problem
 from orchestrator.inventory.model import Become, Group, Host, Inventory, WinrmSettings
 from orchestrator.inventory.raw import Owner, RawGroup, RawHost, RawInventory, Value
-from orchestrator.inventory.settings import show
+from orchestrator.inventory.settings import show, uninstall_passwords
 from orchestrator.transports import kinds
 
 NAME = re.compile(r"[^\s,!&~@][^\s,]*")
@@ -215,6 +215,7 @@ def _host(raw: RawHost, groups: list[str], raw_groups: Mapping[str, RawGroup]) -
         shell_type=get("shell_type", None),
         jump=get("jump", None),
         known_hosts=get("known_hosts", None),
+        uninstall_passwords=uninstall_passwords(settings),
         groups=tuple(groups),
         vars={key: value.value for key, value in free.items()},
         source=str(raw.origin),

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from orchestrator.errors import InventoryError
-from orchestrator.inventory.model import PLATFORMS, SecretRef
+from orchestrator.inventory.model import PLATFORMS, SecretRef, UninstallPassword
 from orchestrator.inventory.raw import Layer, Origin, Owner, Value
 from orchestrator.transports import kinds
 
@@ -24,6 +24,11 @@ BECOME_METHODS = ("sudo",)
 TRUE_WORDS = frozenset({"true", "yes", "on", "y", "1"})
 FALSE_WORDS = frozenset({"false", "no", "off", "n", "0"})
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# Uninstall passwords are settings keyed by product: "uninstall_password.<product id>", and
+# "uninstall_password.*" for every product of the host that has no reference of its own.
+UNINSTALL = "uninstall_password."
+EVERY_PRODUCT = "*"
+PRODUCT_ID = re.compile(r"[a-z0-9][a-z0-9-]*\Z")  # as the catalog requires (catalog_guards.py)
 
 INLINE_SECRET = (
     "inline passwords are not accepted; reference it with password_env: VAR, "
@@ -124,3 +129,24 @@ def secret_ref(kind: str, value: Any, fail: Fail) -> SecretRef | None:
     if kind == "file":
         return SecretRef(file=as_text(value, fail))
     return SecretRef(prompt=True) if as_bool(value, fail) else None
+
+
+def uninstall_password(
+    layer: Layer, product: str, ref: SecretRef | None, origin: Origin, owner: Owner
+) -> None:
+    """Store where ``product``'s uninstall password is found at this level (``*``: any product);
+    ``None`` (``*_prompt: false``) says this level gives none."""
+    entry = None if ref is None else UninstallPassword(ref, owner.label, str(origin))
+    layer.settings[UNINSTALL + product] = Value(entry, origin)
+
+
+def uninstall_passwords(settings: Mapping[str, Value]) -> dict[str, UninstallPassword]:
+    """A host's merged uninstall password references, by product id (``*`` for the default).
+
+    Each product id is its own key, so precedence is per key as for every setting: the host's
+    reference beats its groups', whether or not another level names the product itself."""
+    return {
+        key.removeprefix(UNINSTALL): value.value
+        for key, value in settings.items()
+        if key.startswith(UNINSTALL) and value.value is not None
+    }
