@@ -26,6 +26,7 @@ _PLATFORM_KEYS = {
         "services",
         "uninstall",
         "password",
+        "password_property",
         "residue_paths",
         "reinstall",
     },
@@ -43,8 +44,9 @@ _CATALOG_PLATFORM_KEYS = {
     "windows": {"residue_paths", "residue_registry", "driver_services"},
     "macos": {"residue_paths"},
 }
-_STRING_KEYS = {"reinstall", "uninstall", "password", "uninstall_script"}
-_PASSWORD_KINDS = ("none", "kes", "klnagent")
+_STRING_KEYS = {"reinstall", "uninstall", "password", "password_property", "uninstall_script"}
+# kes: KLLOGIN/KLPASSWD; klnagent: KLUNINSTPASSWD as UTF-16LE hex; plain: password_property=value
+_PASSWORD_KINDS = ("none", "kes", "klnagent", "plain")
 
 
 def read_catalog(path: Path) -> dict[str, Any]:
@@ -144,6 +146,14 @@ def build_catalog(doc: dict[str, Any], path: Path) -> Catalog:
             sources=tuple(entry.get("sources") or ()),
             unconfirmed=tuple(entry.get("unconfirmed") or ()),
         )
+    for product in products.values():
+        windows = product.on("windows")
+        if windows.get("password") == "plain" and not windows.get("password_property"):
+            raise PlaybookError(
+                f"products.{product.id}.windows: password: plain needs password_property "
+                "(the msiexec property that takes the uninstall password)",
+                file=path,
+            )
     if not products:
         raise PlaybookError("the catalog lists no products", file=path)
     return Catalog(

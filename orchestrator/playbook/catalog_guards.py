@@ -25,6 +25,8 @@ _WINDOWS_NOT_DATA = {"password", "reinstall"}
 _GUID = re.compile(
     r"\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}"
 )
+# A public Windows Installer property, which is all uppercase: what takes an uninstall password.
+_MSI_PROPERTY = re.compile(r"[A-Z_][A-Z0-9_.]*")
 _HIVES = {
     "HKLM",
     "HKCU",
@@ -90,6 +92,12 @@ def check_windows(key: str, value: str | Sequence[str], where: str, path: Path) 
             raise PlaybookError(
                 f"{where}: {item!r} is not a ProductCode: it must be a GUID in braces, "
                 "{XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}",
+                file=path,
+            )
+        if key == "password_property" and not _MSI_PROPERTY.fullmatch(item):
+            raise PlaybookError(
+                f"{where}: {item!r} is not a public msiexec property: uppercase letters, digits, "
+                "_ and . (such as UNLOCK_PASSWORD)",
                 file=path,
             )
         parts = item.split("\\")

@@ -62,6 +62,14 @@ def test_an_override_changes_one_fact_and_keeps_the_rest(tmp_path: Path) -> None
         ({"products": {"kesl": {"linux": {"pakages": ["x"]}}}}, "unknown key 'pakages'"),
         ({"products": {"kesl": {"order": "first"}}}, "order must be an integer"),
         ({"products": {"kesl": {"windows": {"password": "guess"}}}}, "password must be one of"),
+        (
+            {"products": {"kesl": {"windows": {"password": "plain"}}}},
+            "password: plain needs password_property",
+        ),
+        (
+            {"products": {"ksws": {"windows": {"password_property": "unlock_password"}}}},
+            "not a public msiexec property",
+        ),
         ({"exit_codes": {"msiexec": {3010: "maybe"}}}, "must be an integer code mapped"),
         ({"products": {"kesl": {"linux": {"residue_paths": ["/var/../opt"]}}}}, "may delete"),
         ({"products": {"new": {"linux": {"packages": ["x"]}}}}, "products.new.name is required"),
@@ -96,6 +104,8 @@ HOSTILE_WINDOWS = [
     (_kes("services", ["AVP>out"]), f"{KES_FIELD}.services"),
     (_kes("services", ["AVP\r"]), f"{KES_FIELD}.services"),
     (_kes("uninstall", "msiexec %x%&calc"), f"{KES_FIELD}.uninstall"),
+    (_kes("password_property", "X=1&calc"), f"{KES_FIELD}.password_property"),
+    (_kes("password_property", "KLPASSWD KLLOGIN"), f"{KES_FIELD}.password_property"),
     (_kes("product_codes", ["{27534751-4A40-48BD-B393-BC3BF28C876E} & calc"]),
      f"{KES_FIELD}.product_codes"),
     (_kes("product_codes", ["27534751-4A40-48BD-B393-BC3BF28C876E"]), f"{KES_FIELD}.product_codes"),

@@ -316,7 +316,8 @@ def test_network_agent_password_is_utf16le_hex(playbooks: PlaybookSet) -> None:
 
 def test_no_password_properties_without_a_password_or_for_none(playbooks: PlaybookSet) -> None:
     for finding, password in (
-        (msi_finding("ksws"), Secret("pw", "pw")),
+        (msi_finding("ksc-console"), Secret("pw", "pw")),
+        (msi_finding("ksws"), None),
         (msi_finding("kes-windows"), None),
         (msi_finding("klnagent", AGENT), None),
     ):
@@ -339,6 +340,22 @@ LOGIN = st.text(
     ),
     min_size=1,
 )
+
+
+def test_ksws_password_goes_to_the_catalogs_property(playbooks: PlaybookSet) -> None:
+    # password: plain: the property is catalog data (UNCONFIRMED for KSWS), the value a data line.
+    secret = "Tr0ub4dor&3 %PATH% ^caret!"
+    ctx = context(playbooks, msi_finding("ksws"), Secret(secret, "pw"))
+    cmd = render(playbooks, "msiexec-uninstall", ctx)
+    assert msiexec(cmd.text)[6:] == [f"UNLOCK_PASSWORD={secret}", "REBOOT=ReallySuppress"]
+    assert secret not in cmd.shown and f"kremove-data PASSWORD {MASK}" in cmd.shown
+    assert "KLLOGIN" not in cmd.text and "KLPASSWD" not in cmd.text
+    # An operator's catalog names another property: that one is passed.
+    product = playbooks.catalog.products["ksws"]
+    windows = {**product.windows, "password_property": "KSWS_PW"}
+    ctx["product"] = replace(product, platforms={**product.platforms, "windows": windows})
+    cmd = render(playbooks, "msiexec-uninstall", ctx)
+    assert msiexec(cmd.text)[6:] == [f"KSWS_PW={secret}", "REBOOT=ReallySuppress"]
 
 
 @settings(max_examples=300, deadline=None)
