@@ -8,6 +8,7 @@ import typer
 
 from orchestrator.cli.options import (
     AcceptKeysOpt,
+    AskVaultPassOpt,
     ForksOpt,
     HostTimeoutOpt,
     InventoryOpt,
@@ -15,6 +16,8 @@ from orchestrator.cli.options import (
     LedgerOpt,
     LimitOpt,
     PlaybooksOpt,
+    VaultIdOpt,
+    VaultPasswordFileOpt,
 )
 
 app = typer.Typer(rich_markup_mode=None)
@@ -28,6 +31,9 @@ def detect(
     host_timeout: float = HostTimeoutOpt,
     playbooks: list[Path] = PlaybooksOpt,
     accept_new_hostkeys: bool = AcceptKeysOpt,
+    vault_password_file: list[Path] = VaultPasswordFileOpt,
+    ask_vault_pass: bool = AskVaultPassOpt,
+    vault_id: list[str] = VaultIdOpt,
     ledger: Path | None = LedgerOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -46,6 +52,7 @@ def detect(
     from orchestrator.engine.settings import RunSettings
     from orchestrator.playbook.loader import load_playbooks
 
+    session.open_vaults(vault_password_file, ask_vault_pass, vault_id)
     inv, hosts = session.load(inventory, limit)
     content = load_playbooks(playbooks)
     ledger_path = session.ledger_path(ledger)

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from orchestrator.cli.options import InventoryOpt, JsonOpt, LimitOpt
+from orchestrator.cli.options import (
+    AskVaultPassOpt,
+    InventoryOpt,
+    JsonOpt,
+    LimitOpt,
+    VaultIdOpt,
+    VaultPasswordFileOpt,
+)
 
 if TYPE_CHECKING:
     from orchestrator.inventory.model import Host, Inventory
@@ -29,6 +36,9 @@ app = typer.Typer(
 def inventory_check(
     inventory: list[Path] = InventoryOpt,
     limit: str | None = LimitOpt,
+    vault_password_file: list[Path] = VaultPasswordFileOpt,
+    ask_vault_pass: bool = AskVaultPassOpt,
+    vault_id: list[str] = VaultIdOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Load and validate inventories; list the selected hosts with their settings and vars.
@@ -36,8 +46,9 @@ def inventory_check(
     Exits 2 with one line naming the file, line and host or field when an inventory is wrong.
     """
     from orchestrator.cli.console import print_json
-    from orchestrator.cli.session import load
+    from orchestrator.cli.session import load, open_vaults
 
+    open_vaults(vault_password_file, ask_vault_pass, vault_id)
     inv, hosts = load(inventory, limit)
     if as_json:
         print_json(_document(inv, hosts))
@@ -106,6 +117,6 @@ def _host_counts(hosts: Sequence[Host]) -> dict[str, dict[str, int]]:
 
 def _compact_vars(variables: Mapping[str, Any]) -> str:
     return " ".join(
-        f"{k}={json.dumps(v) if not isinstance(v, str) else v}"
+        f"{k}={json.dumps(v, default=str) if not isinstance(v, str) else v}"
         for k, v in sorted(dict(variables).items())
     )

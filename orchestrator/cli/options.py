@@ -60,6 +60,24 @@ PasswordEnvOpt = typer.Option(
 PasswordFileOpt = typer.Option(
     None, "--uninstall-password-file", help="File holding the uninstall password."
 )
+# Ansible Vault: what ansible-playbook takes, for !vault values and vault-encrypted inventories.
+VaultPasswordFileOpt = typer.Option(
+    [],
+    "--vault-password-file",
+    metavar="FILE",
+    help="File holding the Ansible Vault password (vault id 'default'); an executable file is "
+    "run and its output is the password, as in Ansible. Repeatable.",
+)
+AskVaultPassOpt = typer.Option(
+    False, "--ask-vault-pass", help="Ask for the Ansible Vault password (needs a terminal)."
+)
+VaultIdOpt = typer.Option(
+    [],
+    "--vault-id",
+    metavar="LABEL@FILE",
+    help="An Ansible Vault id and where its password is: LABEL@FILE (an executable FILE is run; "
+    "one named *-client gets --vault-id LABEL) or LABEL@prompt. Repeatable.",
+)
 PlaybooksOpt = typer.Option(
     [], "--playbooks", help="Extra playbooks directory; overrides the built-in ones."
 )

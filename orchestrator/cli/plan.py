@@ -10,6 +10,7 @@ import typer
 
 from orchestrator.cli.options import (
     AcceptKeysOpt,
+    AskVaultPassOpt,
     ForksOpt,
     HostTimeoutOpt,
     InventoryOpt,
@@ -19,6 +20,8 @@ from orchestrator.cli.options import (
     PasswordEnvOpt,
     PasswordFileOpt,
     PlaybooksOpt,
+    VaultIdOpt,
+    VaultPasswordFileOpt,
 )
 
 if TYPE_CHECKING:
@@ -52,6 +55,9 @@ def plan_command(
     uninstall_password_file: Path | None = PasswordFileOpt,
     playbooks: list[Path] = PlaybooksOpt,
     accept_new_hostkeys: bool = AcceptKeysOpt,
+    vault_password_file: list[Path] = VaultPasswordFileOpt,
+    ask_vault_pass: bool = AskVaultPassOpt,
+    vault_id: list[str] = VaultIdOpt,
     ledger: Path | None = LedgerOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -60,11 +66,12 @@ def plan_command(
 
     The plan is saved in the ledger; `kremove run --plan PLAN_ID` executes exactly these steps.
     """
-    from orchestrator.cli.session import load
+    from orchestrator.cli.session import load, open_vaults
     from orchestrator.engine.offline import offline_plan
     from orchestrator.engine.settings import RunSettings
     from orchestrator.playbook.loader import load_playbooks
 
+    open_vaults(vault_password_file, ask_vault_pass, vault_id)
     inv, hosts = load(inventory, limit)
     content = load_playbooks(playbooks)
     if offline:

@@ -14,6 +14,7 @@ import typer
 
 from orchestrator.cli.options import (
     AcceptKeysOpt,
+    AskVaultPassOpt,
     BatchesOpt,
     ForksOpt,
     HostTimeoutOpt,
@@ -26,6 +27,8 @@ from orchestrator.cli.options import (
     PasswordFileOpt,
     PlaybooksOpt,
     TzOpt,
+    VaultIdOpt,
+    VaultPasswordFileOpt,
     WindowOpt,
 )
 from orchestrator.errors import InputError
@@ -89,6 +92,9 @@ def run(
     uninstall_password_file: Path | None = PasswordFileOpt,
     playbooks: list[Path] = PlaybooksOpt,
     accept_new_hostkeys: bool = AcceptKeysOpt,
+    vault_password_file: list[Path] = VaultPasswordFileOpt,
+    ask_vault_pass: bool = AskVaultPassOpt,
+    vault_id: list[str] = VaultIdOpt,
     ledger: Path | None = LedgerOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -98,6 +104,7 @@ def run(
     A host where nothing is installed ends 'clean' after detection alone. Exit 0 when every host
     ends clean or removed; 1 otherwise; 3 halted on the failure budget; 4 outside the window.
     """
+    from orchestrator.cli import session
     from orchestrator.engine.settings import RunSettings
 
     given = RunSettings(
@@ -124,6 +131,7 @@ def run(
         ledger,
         as_json,
     )
+    session.open_vaults(vault_password_file, ask_vault_pass, vault_id)
     _execute(given, _source(ledger, resume, plan_id), flags)
 
 

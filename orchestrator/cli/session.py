@@ -36,6 +36,15 @@ from orchestrator.secrets import Secret, SecretStore
 from orchestrator.transports.connector import Connector, PoolSetup
 
 
+def open_vaults(files: Sequence[Path], ask: bool, vault_ids: Sequence[str]) -> None:
+    """Read the Ansible Vault passwords the options name, for every later decryption (values are
+    decrypted only when used). Asking needs a terminal; without one it is a one-line error."""
+    from orchestrator.inventory import vault
+
+    prompt = _prompt if can_prompt() else None
+    vault.register(vault.build_keyring(files, ask, vault_ids, prompt))
+
+
 def load(paths: Sequence[Path], limit: str | None) -> tuple[Inventory, list[Host]]:
     inv = load_inventories(list(paths))
     return inv, select(inv, limit, Path.cwd())

@@ -19,10 +19,11 @@ from orchestrator.inventory.vault import HEADER, VaultedVar, problem
 
 UNINSTALL_PASSWORD = "kremove_uninstall_password"
 
-# {{ lookup('env', 'VAR') }}: either quote, any spacing, Jinja's -}} trimming, the FQCN form.
+# {{ lookup('env', 'VAR') }}: either quote, any spacing, Jinja's -}} trimming, the plugin's
+# full name (ansible.builtin.env).
 LOOKUP = re.compile(
-    r"""\{\{-?\s*(?:ansible\.builtin\.)?lookup\s*\(\s*
-        (?P<q1>['"])(?P<kind>env|file)(?P=q1)\s*,\s*
+    r"""\{\{-?\s*lookup\s*\(\s*
+        (?P<q1>['"])(?:ansible\.builtin\.)?(?P<kind>env|file)(?P=q1)\s*,\s*
         (?P<q2>['"])(?P<arg>[^'"\\{}]+)(?P=q2)\s*
     \)\s*-?\}\}""",
     re.VERBOSE,
