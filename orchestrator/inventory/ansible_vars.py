@@ -51,6 +51,10 @@ PLAINTEXT_SECRETS = frozenset(PASSWORDS)
 # Free vars kremove reads itself: a vaulted one is decrypted like a connection setting.
 READ_VARS = frozenset({"kaspersky_login"})
 CERT_VALIDATION = "ansible_winrm_server_cert_validation"
+TEMPLATED_SETTING = (
+    "kremove evaluates no templates in connection settings; give the value itself "
+    "(or encrypt it with ansible-vault encrypt_string)"
+)
 
 
 def ansible_layer(entries: dict[str, Value], owner: Owner) -> Layer:
@@ -64,7 +68,10 @@ def ansible_layer(entries: dict[str, Value], owner: Owner) -> Layer:
             ref = secret_ref(entry, owner, key)
             uninstall_password(layer, product or EVERY_PRODUCT, ref, entry.origin, owner)
         elif key in SETTINGS:
-            put(layer, SETTINGS[key], opened(entry, owner, key), entry.origin, owner, key)
+            value = opened(entry, owner, key)
+            if isinstance(value, str) and ("{{" in value or "{%" in value):
+                raise owner.error(TEMPLATED_SETTING, entry.origin, key)
+            put(layer, SETTINGS[key], value, entry.origin, owner, key)
         elif key == CERT_VALIDATION:
             value = _cert_validation(opened(entry, owner, key), entry.origin, owner)
             layer.settings["winrm.cert_validation"] = Value(value, entry.origin)

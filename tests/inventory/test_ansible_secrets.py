@@ -198,3 +198,19 @@ def test_ansible_inventory_reads_the_lookup_inventories(tmp_path: Path) -> None:
     inv = load_inventories([ini, yml])
     assert inv.hosts["h1"].password == inv.hosts["h2"].password == SecretRef(env="WINPASS")
     assert inv.hosts["h1"].become.password == SecretRef(file=str(Path.cwd() / "pw.txt"))
+
+
+@pytest.mark.parametrize("key", ["ansible_user", "ansible_host", "ansible_port"])
+def test_a_templated_connection_setting_is_refused(tmp_path: Path, key: str) -> None:
+    """kremove evaluates no template: the text would otherwise be used as the user or address."""
+    path = tmp_path / "inv.yml"
+    path.write_text(f"all:\n  hosts:\n    h1:\n      {key}: \"{{{{ lookup('env', 'X') }}}}\"\n")
+    with pytest.raises(InventoryError) as caught:
+        load_inventories([path])
+    assert str(caught.value).startswith(f"{path}:4: host 'h1': field {key!r}: kremove evaluates")
+
+
+def test_other_templated_vars_stay_free_vars(tmp_path: Path) -> None:
+    path = tmp_path / "inv.ini"
+    path.write_text("[web]\nh1 app_url=\"{{ lookup('env', 'URL') }}/x\"\n")
+    assert load_inventories([path]).hosts["h1"].vars == {"app_url": "{{ lookup('env', 'URL') }}/x"}

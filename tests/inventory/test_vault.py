@@ -218,3 +218,13 @@ def test_ansible_inventory_reads_the_same_files(tmp_path: Path) -> None:
         assert '"h1"' in done.stdout or '"w1"' in done.stdout
     use(ids=(f"prod@{pw}",))
     assert set(load_inventories([inventory, whole]).hosts) == {"h1", "w1"}
+
+
+def test_a_vaulted_kaspersky_login_is_decrypted_as_kremove_reads_it(tmp_path: Path) -> None:
+    pw = password_file(tmp_path, "p", "pw")
+    login = encrypt_string(tmp_path, "KLAdmin", "kaspersky_login", "--vault-password-file", str(pw))
+    inventory = yaml_inventory(tmp_path, encrypt_string_indented(login))
+    with pytest.raises(InventoryError, match="field 'kaspersky_login'"):
+        load_inventories([inventory])
+    use(pw)
+    assert load_inventories([inventory]).hosts["h1"].vars["kaspersky_login"] == "KLAdmin"
