@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +27,7 @@ from orchestrator.cli.options import (
 if TYPE_CHECKING:
     from orchestrator.engine.offline import PlatformPlan
     from orchestrator.engine.settings import RunSettings
+    from orchestrator.engine.uninstall_passwords import Choice
     from orchestrator.inventory.model import Host, Inventory
     from orchestrator.ledger import HostRecord
     from orchestrator.playbook.loader import PlaybookSet
@@ -104,7 +105,11 @@ def _execute(
     ledger_path = session.ledger_path(ledger)
     secrets, connector = session.connect_setup(inv, hosts, ledger_path, accept_new_hostkeys)
     template_secrets = session.uninstall_password(
-        secrets, settings.uninstall_password_env, settings.uninstall_password_file
+        secrets,
+        settings.uninstall_password_env,
+        settings.uninstall_password_file,
+        hosts,
+        content.catalog,
     )
     meta = session.run_meta(hosts, settings)
     wiring = session.Wiring(inv, content, secrets, connector, ledger_path, template_secrets)
@@ -112,8 +117,30 @@ def _execute(
         result = runner.plan(hosts, **common)
         record = common["ledger"].get_run(result.run_id)
         path = common["ledger"].path
-    _print_plan(result.run_id, result.counts, record.hosts, path, as_json)
+    passwords = _passwords(hosts, content, settings, record.hosts)
+    _print_plan(result.run_id, result.counts, record.hosts, path, as_json, passwords)
     raise typer.Exit(session.exit_code(result))
+
+
+def _passwords(
+    hosts: Sequence[Host],
+    content: PlaybookSet,
+    settings: RunSettings,
+    records: Sequence[HostRecord],
+) -> dict[str, list[Choice]]:
+    """Per host, the uninstall password reference each protected product found will use."""
+    from orchestrator.engine import uninstall_passwords as pw
+
+    default = pw.run_wide(settings.uninstall_password_env, settings.uninstall_password_file)
+    by_name = {h.name: h for h in hosts}
+    chosen = {}
+    for record in records:
+        host = by_name.get(record.host)
+        if host is not None:
+            found = {str(f.get("product")) for f in record.findings if f.get("kind") == "installed"}
+            platform = pw.platform_of(host)
+            chosen[host.name] = pw.choices(host, platform, content.catalog, default, found)
+    return chosen
 
 
 def _print_plan(
@@ -122,6 +149,7 @@ def _print_plan(
     hosts: Sequence[HostRecord],
     ledger_path: Path,
     as_json: bool,
+    passwords: Mapping[str, Sequence[Choice]],
 ) -> None:
     from orchestrator.cli.console import finding_label, out, print_json, safe, styled
     from orchestrator.cli.context import current
@@ -143,6 +171,7 @@ def _print_plan(
                         "status": h.status,
                         "reason": h.reason,
                         "findings": h.findings,
+                        "uninstall_passwords": [c.to_dict() for c in passwords.get(h.host, ())],
                         "steps": h.plan or [],
                     }
                     for h in hosts
@@ -157,6 +186,9 @@ def _print_plan(
         for f in h.findings:
             if f.get("kind") == "installed":
                 out.print(f"  found  {safe(finding_label(f))}")
+        for choice in passwords.get(h.host, ()):
+            colour = "yellow" if choice.entry is None else "default"
+            out.print(f"  [{colour}]password  {safe(choice.describe())}[/]")
         for n, step in enumerate(h.plan or [], 1):
             flags = "read-only" if step["readonly"] else "CHANGES"
             become = ", sudo" if step.get("become") else ""

@@ -221,7 +221,14 @@ def _execute(given: RunSettings, source: RunDetail | None, flags: _Flags) -> Non
     content = load_playbooks(list(settings.playbooks))
     secrets, connector = session.connect_setup(inv, hosts, ledger_path, flags.accept_new_hostkeys)
     template_secrets = session.uninstall_password(
-        secrets, settings.uninstall_password_env, settings.uninstall_password_file
+        secrets,
+        settings.uninstall_password_env,
+        settings.uninstall_password_file,
+        hosts,
+        content.catalog,
+    )
+    session.name_missing_passwords(
+        hosts, content.catalog, settings.uninstall_password_env, settings.uninstall_password_file
     )
     session.confirm_changes(len(hosts), flags.yes)
     meta = session.run_meta(hosts, settings)

@@ -24,14 +24,15 @@ from orchestrator.cli.context import current
 from orchestrator.engine import runner
 from orchestrator.engine import settings as run_settings
 from orchestrator.engine import status as st
+from orchestrator.engine import uninstall_passwords as passwords
 from orchestrator.engine.outcome import RunResult
 from orchestrator.errors import InputError
 from orchestrator.inventory import load_inventories, select
-from orchestrator.inventory.model import Host, Inventory, SecretRef
+from orchestrator.inventory.model import Host, Inventory
 from orchestrator.ledger import Ledger
 from orchestrator.ledger.paths import locate_ledger
 from orchestrator.playbook.loader import PlaybookSet
-from orchestrator.playbook.quoting import utf16le_hex
+from orchestrator.playbook.model import Catalog
 from orchestrator.secrets import Secret, SecretStore
 from orchestrator.transports.connector import Connector, PoolSetup
 
@@ -180,16 +181,34 @@ def confirm_batch(done: int, total: int) -> bool:
 
 
 def uninstall_password(
-    secrets: SecretStore, env: str | None, file: Path | None
+    secrets: SecretStore,
+    env: str | None,
+    file: Path | None,
+    hosts: Sequence[Host],
+    catalog: Catalog,
 ) -> dict[str, Secret]:
-    if env and file:
-        raise InputError("give the uninstall password once: --uninstall-password-env or -file")
-    if not env and not file:
-        return {}
-    ref = SecretRef(env=env) if env else SecretRef(file=str(file))
-    secret = secrets.get(ref, "uninstall password", kind="uninstall password")
-    secrets.redactor.add(secret.derive(utf16le_hex))  # as Network Agent receives it
-    return {"uninstall_password": secret}
+    """Every uninstall password the hosts' inventory references and the flags (the run-wide
+    default under them) name, fetched once each before the run is recorded; which product gets
+    which is engine/uninstall_passwords.py's. A reference for an unknown product is refused."""
+    default = passwords.run_wide(env, file)
+    passwords.check_products(hosts, catalog)
+    return passwords.fetch(hosts, secrets, default)
+
+
+def name_missing_passwords(
+    hosts: Sequence[Host], catalog: Catalog, env: str | None, file: Path | None
+) -> None:
+    """Before a run starts: the protected products no reference covers, host by host."""
+    lacking = passwords.missing(
+        hosts, passwords.platform_of, catalog, passwords.run_wide(env, file)
+    )
+    for products, names in lacking.items():
+        warn_hosts(
+            f"no uninstall password for {', '.join(products)} on {plural(len(names), 'host')}: "
+            f"{safe(_shown(names))}; if installed and protected, their removal fails (1603). "
+            "Give one with uninstall_password_env (kremove_uninstall_password in Ansible) or "
+            "--uninstall-password-env; kremove plan shows which each product uses"
+        )
 
 
 def confirm_changes(count: int, yes: bool) -> None:

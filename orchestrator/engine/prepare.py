@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from orchestrator.engine import uninstall_passwords
 from orchestrator.engine.steps import HostJob, PreparedStep
 from orchestrator.errors import PlaybookError
 from orchestrator.inventory.model import Host
@@ -24,7 +25,8 @@ def host_platform(host: Host) -> str:
 def template_context(
     host: Host, playbooks: PlaybookSet, secrets: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """What every template of a host sees. ``secrets`` holds run-wide secrets (masked)."""
+    """What every template of a host sees. ``secrets`` holds the run's template secrets (masked),
+    of which the host gets its own uninstall passwords (engine/uninstall_passwords.py)."""
     return {
         "host": {
             "name": host.name,
@@ -33,7 +35,10 @@ def template_context(
             "vars": dict(host.vars),
         },
         "catalog": playbooks.catalog,
-        "secrets": {"uninstall_password": None, **(secrets or {})},
+        "secrets": {
+            **uninstall_passwords.run_wide_secrets(secrets),
+            **uninstall_passwords.for_host(host, secrets or {}),
+        },
         "uninstall_login": str(host.vars.get("kaspersky_login", DEFAULT_LOGIN)),
     }
 

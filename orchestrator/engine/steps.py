@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.engine.uninstall_passwords import for_product
 from orchestrator.errors import PlaybookError
 from orchestrator.playbook.loader import PlaybookSet
 from orchestrator.playbook.model import Finding, Product, Step
@@ -76,6 +77,8 @@ def plan_steps(
     for step in steps:
         for label, extra in _iterations(step, products, installed):
             scope = {**context, "findings": found, **extra}
+            if "product" in extra:  # each product's step gets its own uninstall password
+                scope["secrets"] = for_product(context.get("secrets") or {}, extra["product"].id)
             where = f"step {step.id!r}" + (f" for {label}" if label else "")
             if step.when is not None and not renderer.evaluate(step.when, scope, where):
                 continue
