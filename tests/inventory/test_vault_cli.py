@@ -4,11 +4,21 @@ ansible-vault's ciphertext holds, never shown or stored; prompts refused without
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import subprocess
+import time
 from pathlib import Path
 
 from tests import cli_runner
 from tests.fleet.fleet import Fleet
-from tests.inventory.ansible_tools import encrypt_string, password_file, password_script
+from tests.integration.test_tmux import tmux
+from tests.inventory.ansible_tools import (
+    encrypt_file,
+    encrypt_string,
+    password_file,
+    password_script,
+)
 
 VAULT_PASSWORD = "fleet vault pw"
 
@@ -91,3 +101,44 @@ def test_a_vaulted_login_password_logs_in_and_is_never_shown_or_stored(
         assert f"{inventory}:7:" in done.stderr and "vault id 'fleet'" in done.stderr
         assert password not in done.stderr and VAULT_PASSWORD not in done.stderr
         assert debug or done.stderr.count("\n") == 1, done.stderr
+
+
+def test_ask_vault_pass_on_a_terminal_opens_a_whole_encrypted_file(tmp_path: Path) -> None:
+    """On a real terminal (tmux) the password is asked once, not echoed, and opens the file."""
+    binary = tmux()
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("[web]\nweb-from-vault ansible_connection=local\n")
+    encrypt_file(inventory, "--vault-id", f"ops@{password_file(tmp_path, 'p', VAULT_PASSWORD)}")
+    env = cli_runner.cli_env(home=tmp_path, strip=(*cli_runner.OWN_SETTINGS, "TMUX", "CI"))
+    session, socket = f"vault-{os.getpid()}", ["-S", str(tmp_path / "tmux.sock")]
+    command = (
+        f"{cli_runner.KREMOVE} inventory check -i {shlex.quote(str(inventory))} "
+        "--vault-id ops@prompt; echo EXIT=$?; sleep 30"
+    )
+    subprocess.run(
+        [binary, *socket, "new-session", "-d", "-s", session, "-x", "160", "-y", "30", command],
+        env=env, check=True, timeout=30,
+    )  # fmt: skip
+    try:
+        screen = _wait_for(binary, socket, session, "Vault password (ops):")
+        subprocess.run([binary, *socket, "send-keys", "-t", session, VAULT_PASSWORD, "Enter"],
+                       check=True, timeout=10)  # fmt: skip
+        screen = _wait_for(binary, socket, session, "EXIT=")
+    finally:
+        subprocess.run([binary, *socket, "kill-server"], check=False, timeout=30)
+    assert "EXIT=0" in screen and "web-from-vault" in screen, screen
+    assert VAULT_PASSWORD not in screen
+
+
+def _wait_for(binary: str, socket: list[str], session: str, text: str) -> str:
+    screen = ""
+    give_up = time.monotonic() + 60
+    while time.monotonic() < give_up:
+        screen = subprocess.run(
+            [binary, *socket, "capture-pane", "-p", "-t", session],
+            capture_output=True, text=True, timeout=10,
+        ).stdout  # fmt: skip
+        if text in screen:
+            return screen
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} never shown; the screen:\n{screen}")
