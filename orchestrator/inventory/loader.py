@@ -9,8 +9,9 @@ from yaml.nodes import MappingNode, Node
 
 from orchestrator.errors import InventoryError
 from orchestrator.inventory import ansible_ini, ansible_yaml, csvfile, native, vault
+from orchestrator.inventory.ansible_vars import READ_VARS, opened
 from orchestrator.inventory.model import Inventory
-from orchestrator.inventory.raw import RawInventory
+from orchestrator.inventory.raw import Owner, RawInventory, Value
 from orchestrator.inventory.resolve import resolve
 from orchestrator.inventory.yamlnodes import compose
 
@@ -34,7 +35,20 @@ def load_file(path: Path) -> RawInventory:
     text = read_text(path)
     if vault.is_vaulted(text):  # a whole file encrypted with ansible-vault encrypt
         text = _decrypted(text, path)
-    return parse_text(text, str(path), suffix_format(path))
+    raw = parse_text(text, str(path), suffix_format(path))
+    _open_read_vars(raw)
+    return raw
+
+
+def _open_read_vars(raw: RawInventory) -> None:
+    """A vaulted var kremove reads itself (``kaspersky_login``) is decrypted in any format, as
+    Ansible inventories' connection settings are: shown as ``!vault`` it would be sent as text."""
+    layers = [(Owner("host", h.name), h.layer) for h in raw.hosts.values()]
+    layers += [(Owner("group", g.name), g.layer) for g in raw.groups.values()]
+    layers += [(Owner("defaults"), h.defaults) for h in raw.hosts.values() if h.defaults]
+    for owner, layer in layers:
+        for key in READ_VARS & layer.vars.keys():
+            layer.vars[key] = Value(opened(layer.vars[key], owner, key), layer.vars[key].origin)
 
 
 def _decrypted(text: str, path: Path) -> str:

@@ -228,3 +228,21 @@ def test_a_vaulted_kaspersky_login_is_decrypted_as_kremove_reads_it(tmp_path: Pa
         load_inventories([inventory])
     use(pw)
     assert load_inventories([inventory]).hosts["h1"].vars["kaspersky_login"] == "KLAdmin"
+
+
+def test_a_vaulted_kaspersky_login_in_a_kremove_inventory_is_decrypted_too(tmp_path: Path) -> None:
+    pw = password_file(tmp_path, "p", "pw")
+    login = encrypt_string(
+        tmp_path, "KLAdmin2", "kaspersky_login", "--vault-password-file", str(pw)
+    )
+    path = tmp_path / "native.yml"
+    path.write_text(
+        "defaults:\n  transport: local\n  vars:\n"
+        + "".join(f"    {line}\n" for line in login.splitlines())
+        + "hosts:\n  h1: {}\n"
+    )
+    with pytest.raises(InventoryError) as caught:
+        load_inventories([path])
+    assert f"{path}:4: defaults: field 'kaspersky_login'" in str(caught.value)
+    use(pw)
+    assert load_inventories([path]).hosts["h1"].vars["kaspersky_login"] == "KLAdmin2"
