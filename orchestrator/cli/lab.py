@@ -1,8 +1,14 @@
-"""kremove lab: the practice fleet (REHEARSAL ONLY), the test suite's simulated hosts."""
+"""kremove lab: the practice fleet (REHEARSAL ONLY), the test suite's simulated hosts.
+
+The fleet's code is tests/fleet, which the package carries as ``orchestrator._lab`` (a link built
+into the wheel), so a pip- or pipx-installed kremove runs it as ``python -m orchestrator._lab``.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,42 +34,116 @@ app = typer.Typer(
 )
 
 
-def _lab(command: str, directory: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    """The practice fleet is the test suite's simulated fleet, run from this checkout."""
-    from orchestrator.playbook.loader import builtin_dir
+LAB_MODULE = "orchestrator._lab"
+# What the practice fleet runs on this machine (Debian), and the package each comes from.
+NEEDS = {
+    "/usr/sbin/sshd": "openssh-server",
+    "sudo": "sudo",
+    "unshare": "util-linux",
+    "mount": "mount",
+    "dpkg": "dpkg",
+    "dpkg-deb": "dpkg",
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "openssl": "openssl",
+    "bash": "bash",
+}
+# Installed by the fleet itself, which keeps the system sshd from starting (tests/fleet/system.py).
+FLEET_INSTALLS = ("openssh-server", "sudo")
 
-    root = builtin_dir().parent
-    if not (root / "tests" / "fleet" / "__main__.py").exists():
+
+def _lab(command: str, directory: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Run the practice fleet's own command line, ``python -m orchestrator._lab``."""
+    if importlib.util.find_spec(LAB_MODULE) is None:
         raise InputError(
-            f"the practice fleet ships with the kremove checkout; {root} has no tests/fleet"
+            f"this kremove installation has no practice fleet ({LAB_MODULE}); reinstall it "
+            "from a kremove wheel or checkout"
         )
-    if command == "up" and os.geteuid() != 0:
-        raise InputError(
-            "the practice fleet needs root (it runs sshd in private namespaces); run: "
-            "sudo kremove lab up"
-        )
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    if command == "up":
+        _prerequisites()
     return subprocess.run(
-        [sys.executable, "-m", "tests.fleet", command, "--dir", str(directory.resolve()), *extra],
-        cwd=root,
-        env=env,
+        [sys.executable, "-m", LAB_MODULE, command, "--dir", str(directory.resolve()), *extra],
+        cwd="/",  # not a checkout the current directory may be: the installed package runs
         capture_output=True,
         text=True,
         timeout=600,
     )
 
 
+def _missing() -> list[str]:
+    return sorted({package for tool, package in NEEDS.items() if not shutil.which(tool)})
+
+
+def _packages(names: list[str]) -> str:
+    return f"the Debian package{'s' if len(names) > 1 else ''} {', '.join(names)}"
+
+
+def _prerequisites() -> None:
+    """Root, and the Debian packages the fleet runs, installed with apt-get when missing."""
+    missing = _missing()
+    if os.geteuid() != 0:
+        needs = f" and {_packages(missing)}" if missing else ""
+        raise InputError(
+            f"the practice fleet needs root{needs} (it runs sshd in private namespaces); run: "
+            "sudo kremove lab up" + (" (it installs them with apt-get)" if missing else "")
+        )
+    if not missing:
+        return
+    apt_get = shutil.which("apt-get")
+    if apt_get is None:
+        raise InputError(
+            f"the practice fleet needs {_packages(missing)} and there is no apt-get: install "
+            "them, then run kremove lab up again"
+        )
+    from orchestrator.cli.console import err
+
+    err.print(f"kremove lab: installing {', '.join(missing)} with apt-get (the practice fleet)")
+    ours = [package for package in missing if package not in FLEET_INSTALLS]
+    if ours:
+        _apt_get(apt_get, ours)
+    still = [package for package in _missing() if package not in FLEET_INSTALLS]
+    if still:
+        raise InputError(
+            f"apt-get install {' '.join(ours)} left {_packages(still)} missing: install them "
+            "by hand, then run kremove lab up again"
+        )
+
+
+def _apt_get(apt_get: str, packages: list[str]) -> None:
+    """``apt-get install``, non-interactive; on failure once more after ``apt-get update``."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    wait = ["-o", "DPkg::Lock::Timeout=300"]  # another apt-get may be running: wait for it
+
+    def apt(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [apt_get, *wait, *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+    install = ("install", "-y", "-q", "--no-install-recommends", *packages)
+    done = apt(*install)
+    if done.returncode != 0:  # the package lists may be missing or stale on a fresh machine
+        apt("update", "-q")
+        done = apt(*install)
+    if done.returncode != 0:
+        raise InputError(
+            f"apt-get install {' '.join(packages)} failed ({_last(done.stderr or done.stdout)}):"
+            " install them by hand, then run kremove lab up again"
+        )
+
+
 @app.command("up", epilog="Example: sudo kremove lab up --dir /tmp/rehearsal")
 def lab_up(
     directory: Path = LabDirOpt,
     kinds: str = typer.Option(
-        LAB_KINDS, "--kinds", help="Simulated Linux hosts by kind (see tests/fleet/README.md)."
+        LAB_KINDS,
+        "--kinds",
+        help="Simulated Linux hosts by kind (the practice fleet's README.md: tests/fleet/ in the "
+        "source, orchestrator/_lab/ installed).",
     ),
     windows_kinds: str = typer.Option(
         LAB_WINDOWS_KINDS,
         "--windows-kinds",
         help="Emulated Windows hosts (WinRM) by kind, '' for none "
-        "(see tests/fleet/winrm_host/README.md).",
+        "(see winrm_host/README.md beside it).",
     ),
 ) -> None:
     """Start a practice fleet (REHEARSAL ONLY): ~20 simulated Linux hosts with dummy Kaspersky

@@ -1,6 +1,6 @@
 """A simulated fleet of real OpenSSH hosts on 127.0.0.1 for kremove's tests (see README.md)."""
 
-from tests.fleet.fleet import (
+from .fleet import (
     KEY_PASSPHRASE_ENV,
     PASSWORD_ENV,
     SUDO_PASSWORD_ENV,
@@ -9,8 +9,8 @@ from tests.fleet.fleet import (
     FleetError,
     FleetHost,
 )
-from tests.fleet.kinds import KINDS
-from tests.fleet.system import FleetUnavailable
+from .kinds import KINDS
+from .system import FleetUnavailable
 
 __all__ = [
     "KEY_PASSPHRASE_ENV",

@@ -11,6 +11,9 @@ ssh_config into the directory, and prints the variables to export. Needs root. W
 ``--windows-kinds`` it also starts emulated Windows hosts behind WinRM (tests/fleet/winrm_host)
 in the directory's ``windows/`` and writes ``windows.yml``, whose login password is read from a
 file, so kremove needs nothing exported for them; status, reset and down cover them too.
+
+An installed kremove carries this package as ``orchestrator._lab`` (a link to tests/fleet, built
+into the wheel): ``kremove lab`` runs ``python -m orchestrator._lab``, which is this module.
 """
 
 from __future__ import annotations
@@ -24,21 +27,24 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
-from tests.fleet.fleet import STATE_FILE, Fleet, FleetError
-from tests.fleet.kinds import KINDS
-from tests.fleet.system import FleetUnavailable
-from tests.fleet.winrm_host.fleet import STATE_FILE as WINDOWS_STATE_FILE
-from tests.fleet.winrm_host.fleet import (
+from .fleet import STATE_FILE, Fleet, FleetError
+from .kinds import KINDS
+from .system import FleetUnavailable
+from .winrm_host.fleet import STATE_FILE as WINDOWS_STATE_FILE
+from .winrm_host.fleet import (
     UNINSTALL_PASSWORD_ENV,
     WinrmFleet,
     WinrmFleetError,
     write_secret_file,
 )
-from tests.fleet.winrm_host.kinds import KINDS as WINDOWS_KINDS
+from .winrm_host.kinds import KINDS as WINDOWS_KINDS
 
 DEFAULT_KINDS = ",".join(f"{kind}=1" for kind in KINDS)
 WINDOWS_DIR = "windows"  # the WinRM fleet's workdir, inside --dir
 WINDOWS_INVENTORY = "windows.yml"  # beside inventory.yml
+
+# tests.fleet, or orchestrator._lab where kremove lab runs it from an installed kremove.
+PROG = f"python -m {__package__ or 'tests.fleet'}"
 
 
 def _counts(text: str, known: Collection[str]) -> dict[str, int]:
@@ -90,7 +96,7 @@ def up(args: argparse.Namespace) -> int:
         except BaseException:
             fleet.stop()
             raise
-    print(f"# stop: python -m tests.fleet down --dir {workdir}")
+    print(f"# stop: {PROG} down --dir {workdir}")
     for name, value in sorted(env.items()):
         print(f"export {name}={shlex.quote(value)}")
     return 0
@@ -159,9 +165,7 @@ def down(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tests.fleet", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="start a fleet that keeps running")
     p_up.add_argument("--kinds", type=parse_counts, default=parse_counts(DEFAULT_KINDS))

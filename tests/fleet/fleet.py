@@ -38,8 +38,8 @@ from typing import Any
 
 import yaml
 
-from tests.fleet import layers, macos, procs
-from tests.fleet.kinds import (
+from . import layers, macos, procs
+from .kinds import (
     BEHIND_JUMP,
     CHANGED_HOSTKEY,
     JUMP,
@@ -51,7 +51,7 @@ from tests.fleet.kinds import (
     UNREACHABLE,
     WRONG_SUDO_PASSWORD,
 )
-from tests.fleet.system import SSHD, check_prerequisites
+from .system import SSHD, check_prerequisites
 
 ADDRESS = "127.0.0.1"
 USER = layers.USER

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tests.fleet import debs, macos
+from . import debs, macos
 
 CLEAN = "clean"
 ONE_PRODUCT = "one_product"

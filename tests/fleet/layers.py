@@ -26,8 +26,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.fleet import debs, macos
-from tests.fleet.kinds import PACKAGE_TEMPLATES, SUDO_PASSWORD_LAYER
+from . import debs, macos
+from .kinds import PACKAGE_TEMPLATES, SUDO_PASSWORD_LAYER
 
 HERE = Path(__file__).resolve().parent
 LAUNCHER = HERE / "launcher.py"

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from tests.fleet.fleet import Fleet
-from tests.fleet.kinds import KINDS
-from tests.fleet.system import FleetUnavailable
+from .fleet import Fleet
+from .kinds import KINDS
+from .system import FleetUnavailable
 
 # Every fleet's secrets and home, for the session's final leak scan (tests/conftest.py).
 SEEN: list[tuple[list[str], Path]] = []

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tests.fleet.winrm_host.windows import Machine
+    from .windows import Machine
 
 NOT_RECOGNIZED = (
     "'{0}' is not recognized as an internal or external command,\r\n"

@@ -30,8 +30,8 @@ from typing import Any
 
 import yaml
 
-from tests.fleet.winrm_host.certs import Pki, make_pki, pki_files
-from tests.fleet.winrm_host.kinds import KINDS
+from .certs import Pki, make_pki, pki_files
+from .kinds import KINDS
 
 ADDRESS = "127.0.0.1"
 USER = "kops"
@@ -40,9 +40,12 @@ WRONG_PASSWORD_ENV = "KREMOVE_WINRM_WRONG_PASSWORD"  # a password every host rej
 UNINSTALL_PASSWORD_ENV = "KREMOVE_WINRM_UNINSTALL_PASSWORD"  # protected_kes's KLPASSWD
 # cmd.exe and msiexec metacharacters on purpose: the playbooks must pass it through intact.
 UNINSTALL_PASSWORD_SHAPE = "Kl&P%w^d!x 9)"
-REPO = Path(__file__).resolve().parents[3]
+# The server runs as this package's ``server`` module, tests.fleet.winrm_host.server in the test
+# suite or orchestrator._lab.winrm_host.server in an installed kremove (kremove lab), from the
+# directory that holds the top-level package.
+REPO = Path(__file__).absolute().parents[__name__.count(".")]
 STATE_FILE = "state.json"  # what load() needs: hosts, ports, passwords, the server's pid
-SERVER_MODULE = "tests.fleet.winrm_host.server"
+SERVER_MODULE = f"{__name__.rpartition('.')[0]}.server"
 
 
 class WinrmFleetError(RuntimeError):

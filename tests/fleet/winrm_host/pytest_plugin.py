@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import pytest
 
-from tests.fleet.pytest_plugin import SEEN
-from tests.fleet.winrm_host.fleet import WinrmFleet
-from tests.fleet.winrm_host.kinds import KINDS
+from ..pytest_plugin import SEEN
+from .fleet import WinrmFleet
+from .kinds import KINDS
 
 WinrmFleetFactory = Callable[[Sequence[str] | Mapping[str, int]], WinrmFleet]
 

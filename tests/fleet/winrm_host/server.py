@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.fleet.winrm_host.kinds import KINDS, initial_state
-from tests.fleet.winrm_host.windows import Machine
-from tests.fleet.winrm_host.wsman import HostConfig, HostService, Listener, cert_hash, json_line
+from .kinds import KINDS, initial_state
+from .windows import Machine
+from .wsman import HostConfig, HostService, Listener, cert_hash, json_line
 
 
 class Fleet:

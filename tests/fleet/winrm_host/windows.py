@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.fleet.winrm_host.cmdexe import (
+from .cmdexe import (
     NOT_RECOGNIZED,
     TERMINATED_EXIT,
     Cmd,
