@@ -79,7 +79,10 @@ VaultIdOpt = typer.Option(
     "one named *-client gets --vault-id LABEL) or LABEL@prompt. Repeatable.",
 )
 PlaybooksOpt = typer.Option(
-    [], "--playbooks", help="Extra playbooks directory; overrides the built-in ones."
+    [],
+    "--playbooks",
+    help="A directory laid over the built-in playbooks (repeatable): its files replace those at "
+    "the same paths, its catalog.yml merges key by key; the rest stays (docs/playbooks.md).",
 )
 AcceptKeysOpt = typer.Option(
     False,
