@@ -99,6 +99,17 @@ def parse_kinds(kinds: Sequence[str] | Mapping[str, int]) -> list[str]:
     return planned
 
 
+def host_names(planned: Sequence[str]) -> list[str]:
+    """The names ``start`` gives the hosts of ``parse_kinds(kinds)``: w001-<kind>, ..."""
+    width = 4 if len(planned) >= 1000 else 3
+    return [f"w{n:0{width}d}-{kind}" for n, kind in enumerate(planned, 1)]
+
+
+def _hex(password: str) -> str:
+    """A password as Network Agent's KLUNINSTPASSWD takes it: its UTF-16LE bytes in hex."""
+    return password.encode("utf-16-le").hex().upper()
+
+
 class WinrmFleet:
     def __init__(
         self,
@@ -109,6 +120,7 @@ class WinrmFleet:
         pid: int,
         control_port: int,
         proc: subprocess.Popen[bytes] | None = None,
+        uninstall_passwords: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
         self.workdir = workdir
         self.hosts = hosts
@@ -117,6 +129,8 @@ class WinrmFleet:
         self.pid = pid  # the server process
         self._proc = proc  # None for a fleet loaded from its state file
         self._control_port = control_port
+        # Per host, its own uninstall passwords ("kes", "klnagent"); others use the fleet's.
+        self.uninstall_passwords = {h: dict(p) for h, p in (uninstall_passwords or {}).items()}
 
     @property
     def ca(self) -> Path:
@@ -126,8 +140,9 @@ class WinrmFleet:
     def secrets(self) -> list[str]:
         """Every secret a test must never find in output, the ledger or what hosts printed."""
         values = list(self.env.values())
-        uninstall = self.env[UNINSTALL_PASSWORD_ENV]
-        values.append(uninstall.encode("utf-16-le").hex().upper())
+        values.append(_hex(self.env[UNINSTALL_PASSWORD_ENV]))
+        for own in self.uninstall_passwords.values():
+            values += [v for password in own.values() for v in (password, _hex(password))]
         return values
 
     @classmethod
@@ -138,18 +153,27 @@ class WinrmFleet:
         *,
         timeout: float = 30.0,
         keep_running: bool = False,
+        uninstall_passwords: Mapping[str, Mapping[str, str]] | None = None,
     ) -> WinrmFleet:
         """Start the server for one host per entry of ``kinds``; return when all listen.
 
         Normally the server stops at interpreter exit or when its parent process dies.
         ``keep_running``: it runs in its own session until ``stop()`` (also from ``load()``).
+        ``uninstall_passwords``: per protected_kes host name (``host_names``), its own KES and
+        Network Agent passwords ({"kes": ..., "klnagent": ...}); a wrong one fails with 1603.
         """
         planned = parse_kinds(kinds)
+        own = {name: dict(p) for name, p in (uninstall_passwords or {}).items()}
+        protected = {
+            n for n, k in zip(host_names(planned), planned, strict=True) if k == "protected_kes"
+        }
+        unknown = sorted(set(own) - protected)
+        if unknown:
+            raise ValueError(f"uninstall_passwords for hosts that are not protected_kes: {unknown}")
         workdir = Path(workdir).absolute()
         workdir.mkdir(parents=True, exist_ok=True)
         pki = make_pki(workdir / "tls")
-        width = 4 if len(planned) >= 1000 else 3
-        names = [f"w{n:0{width}d}-{kind}" for n, kind in enumerate(planned, 1)]
+        names = host_names(planned)
         env = {
             PASSWORD_ENV: "Pw-" + secrets.token_urlsafe(12),
             WRONG_PASSWORD_ENV: "Wrong-" + secrets.token_urlsafe(12),
@@ -167,7 +191,10 @@ class WinrmFleet:
                 "good": [str(pki.good.cert), str(pki.good.key)],
                 "bad": [str(pki.bad.cert), str(pki.bad.key)],
             },
-            "hosts": [{"name": n, "kind": k} for n, k in zip(names, planned, strict=True)],
+            "hosts": [
+                {"name": n, "kind": k, **({"uninstall_passwords": own[n]} if n in own else {})}
+                for n, k in zip(names, planned, strict=True)
+            ],
             "keep_running": keep_running,
         }
         config_path = workdir / "config.json"
@@ -203,7 +230,7 @@ class WinrmFleet:
                     name, kind, ADDRESS, ports["https_port"], ports["http_port"], k.scheme, k.auth
                 )
             )
-        fleet = cls(workdir, hosts, pki, env, proc.pid, ready["control_port"], proc)
+        fleet = cls(workdir, hosts, pki, env, proc.pid, ready["control_port"], proc, own)
         fleet._save_state()
         if not keep_running:
             atexit.register(fleet.stop)
@@ -215,6 +242,7 @@ class WinrmFleet:
             "control_port": self._control_port,
             "env": self.env,
             "hosts": [asdict(h) for h in self.hosts],
+            "uninstall_passwords": self.uninstall_passwords,
         }
         write_secret_file(self.workdir / STATE_FILE, json.dumps(state, indent=1))
 
@@ -234,6 +262,7 @@ class WinrmFleet:
             dict(state["env"]),
             state["pid"],
             state["control_port"],
+            uninstall_passwords=state.get("uninstall_passwords"),
         )
 
     # -- lookups ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,7 @@ KINDS: dict[str, Kind] = {
         Kind("hanging_uninstall", "KES whose msiexec /x never ends until terminated"),
         Kind("french_agent", "Windows Server, French: KSWS and the French Network Agent"),
         Kind("consumer_non_msi", "Kaspersky Total Security 21.2: an Uninstall entry, no MSI"),
+        Kind("not_admin", "like kes_and_agent; the login is a standard user, no administrator"),
         Kind("unreachable", "a port bound by the test host but never listening", listens=False),
         Kind(
             "bad_certificate",
@@ -312,15 +314,20 @@ def _add_consumer(state: dict[str, Any]) -> None:
     ]
 
 
-def initial_state(kind: str, name: str, user: str, password: str) -> dict[str, Any]:
-    """What a host of ``kind`` looks like when it starts (or is reset)."""
+def initial_state(
+    kind: str, name: str, user: str, password: str, own: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """What a host of ``kind`` looks like when it starts (or is reset). ``password`` protects a
+    protected_kes host's KES and Network Agent unless ``own`` gives the host its own ("kes",
+    "klnagent"), as separate policies per administration group do on a real fleet."""
     state = _base(name, user, server=kind == "french_agent")
-    if kind in ("kes_and_agent", "bad_certificate", "http_basic"):
+    state["administrator"] = kind != "not_admin"  # what whoami /groups says of the login
+    if kind in ("kes_and_agent", "bad_certificate", "http_basic", "not_admin"):
         _add_kes(state)
         _add_agent(state)
     elif kind == "protected_kes":
-        _add_kes(state, password=password)
-        _add_agent(state, password=password)
+        _add_kes(state, password=(own or {}).get("kes", password))
+        _add_agent(state, password=(own or {}).get("klnagent", password))
     elif kind == "reboot_required":
         _add_kes(state, behaviour="reboot")
     elif kind == "hanging_uninstall":

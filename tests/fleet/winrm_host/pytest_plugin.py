@@ -4,6 +4,8 @@
   WinrmFleet in a fresh temporary directory; every fleet it started is stopped at session end.
 - ``winrm_fleet`` (session): one host of every kind, shared by the session's tests. A test that
   changes a host calls ``winrm_fleet.reset(name)`` afterwards (or starts its own fleet).
+- ``protected_fleet_factory`` (session): ``protected_fleet_factory({"clean": 1})`` starts two
+  protected hosts with their own uninstall passwords per product (protected.py) and the others.
 
 The fleet needs nothing but Python packages (pyspnego, cryptography): it runs everywhere.
 """
@@ -17,6 +19,7 @@ import pytest
 from ..pytest_plugin import SEEN
 from .fleet import WinrmFleet
 from .kinds import KINDS
+from .protected import ProtectedFleet, start_protected
 
 WinrmFleetFactory = Callable[[Sequence[str] | Mapping[str, int]], WinrmFleet]
 
@@ -40,3 +43,20 @@ def winrm_fleet_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wi
 def winrm_fleet(winrm_fleet_factory: WinrmFleetFactory) -> WinrmFleet:
     """One host of every kind (tests/fleet/winrm_host/README.md), started once per session."""
     return winrm_fleet_factory(list(KINDS))
+
+
+@pytest.fixture(scope="session")
+def protected_fleet_factory(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[[Mapping[str, int]], ProtectedFleet]]:
+    started: list[WinrmFleet] = []
+
+    def start(others: Mapping[str, int]) -> ProtectedFleet:
+        protected = start_protected(tmp_path_factory.mktemp("winrm-protected"), others)
+        started.append(protected.fleet)
+        SEEN.append((list(protected.fleet.secrets), protected.fleet.workdir))
+        return protected
+
+    yield start
+    for fleet in started:
+        fleet.stop()

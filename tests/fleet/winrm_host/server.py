@@ -71,7 +71,13 @@ class Fleet:
                 ready["hosts"][name] = {"https_port": port, "http_port": port}
                 continue
             log = self._logger(name)
-            state = initial_state(host["kind"], name, self.config["user"], self.config["uninstall"])
+            state = initial_state(
+                host["kind"],
+                name,
+                self.config["user"],
+                self.config["uninstall"],
+                host.get("uninstall_passwords"),
+            )
             machine = Machine(name, state, hostdir / "state.json", log)
             service = HostService(
                 HostConfig(
@@ -132,7 +138,7 @@ class Fleet:
             return {"ok": True}
         service = self.services[request["host"]]
         if op == "reset":
-            kind = next(h["kind"] for h in self.config["hosts"] if h["name"] == request["host"])
+            host = next(h for h in self.config["hosts"] if h["name"] == request["host"])
             with service.lock:
                 shells = list(service.shells.values())
                 service.shells.clear()
@@ -143,7 +149,13 @@ class Fleet:
                 for proc in shell.commands.values():
                     proc.cancelled.set()
             service.machine.load(
-                initial_state(kind, request["host"], self.config["user"], self.config["uninstall"])
+                initial_state(
+                    host["kind"],
+                    request["host"],
+                    self.config["user"],
+                    self.config["uninstall"],
+                    host.get("uninstall_passwords"),
+                )
             )
             log = self.workdir / "hosts" / request["host"] / "commands.jsonl"
             with self.log_lock:
