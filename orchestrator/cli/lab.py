@@ -27,6 +27,7 @@ LAB_KINDS = (
 LAB_WINDOWS_KINDS = "clean=1,kes_and_agent=2,french_agent=1,reboot_required=1,protected_kes=1"
 
 app = typer.Typer(
+    rich_markup_mode=None,
     help="A REHEARSAL environment: a practice fleet of simulated hosts on this machine.",
     epilog="Example: sudo kremove lab up; "
     "kremove plan -i .kremove/lab/inventory.yml -i .kremove/lab/windows.yml",
