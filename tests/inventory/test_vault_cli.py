@@ -105,40 +105,50 @@ def test_a_vaulted_login_password_logs_in_and_is_never_shown_or_stored(
 
 def test_ask_vault_pass_on_a_terminal_opens_a_whole_encrypted_file(tmp_path: Path) -> None:
     """On a real terminal (tmux) the password is asked once, not echoed, and opens the file."""
-    binary = tmux()
     inventory = tmp_path / "hosts.ini"
     inventory.write_text("[web]\nweb-from-vault ansible_connection=local\n")
     encrypt_file(inventory, "--vault-id", f"ops@{password_file(tmp_path, 'p', VAULT_PASSWORD)}")
     env = cli_runner.cli_env(home=tmp_path, strip=(*cli_runner.OWN_SETTINGS, "TMUX", "CI"))
-    session, socket = f"vault-{os.getpid()}", ["-S", str(tmp_path / "tmux.sock")]
-    command = (
-        f"{cli_runner.KREMOVE} inventory check -i {shlex.quote(str(inventory))} "
-        "--vault-id ops@prompt; echo EXIT=$?; sleep 30"
-    )
-    subprocess.run(
-        [binary, *socket, "new-session", "-d", "-s", session, "-x", "160", "-y", "30", command],
-        env=env, check=True, timeout=30,
-    )  # fmt: skip
+    tmux = Tmux(tmp_path, env)
     try:
-        screen = _wait_for(binary, socket, session, "Vault password (ops):")
-        subprocess.run([binary, *socket, "send-keys", "-t", session, VAULT_PASSWORD, "Enter"],
-                       check=True, timeout=10)  # fmt: skip
-        screen = _wait_for(binary, socket, session, "EXIT=")
+        tmux(
+            "new-session", "-d", "-x", "160", "-y", "30",
+            f"{cli_runner.KREMOVE} inventory check -i {shlex.quote(str(inventory))} "
+            "--vault-id ops@prompt; echo EXIT=$?; sleep 30",
+        )  # fmt: skip
+        tmux.wait_for("Vault password (ops):")
+        tmux("send-keys", VAULT_PASSWORD, "Enter")
+        screen = tmux.wait_for("EXIT=")
     finally:
-        subprocess.run([binary, *socket, "kill-server"], check=False, timeout=30)
+        tmux.stop()
     assert "EXIT=0" in screen and "web-from-vault" in screen, screen
     assert VAULT_PASSWORD not in screen
 
 
-def _wait_for(binary: str, socket: list[str], session: str, text: str) -> str:
-    screen = ""
-    give_up = time.monotonic() + 60
-    while time.monotonic() < give_up:
-        screen = subprocess.run(
-            [binary, *socket, "capture-pane", "-p", "-t", session],
-            capture_output=True, text=True, timeout=10,
-        ).stdout  # fmt: skip
-        if text in screen:
-            return screen
-        time.sleep(0.2)
-    raise AssertionError(f"{text!r} never shown; the screen:\n{screen}")
+class Tmux:
+    """One tmux session on a private socket: commands, the screen, and waiting for text on it."""
+
+    def __init__(self, directory: Path, env: dict[str, str]) -> None:
+        self.base = [tmux(), "-S", str(directory / "tmux.sock")]
+        self.session = f"vault-{os.getpid()}"
+        self.env = env
+
+    def __call__(self, command: str, *args: str) -> str:
+        done = subprocess.run(
+            [*self.base, command, "-t" if command != "new-session" else "-s", self.session, *args],
+            env=self.env, capture_output=True, text=True, check=True, timeout=30,
+        )  # fmt: skip
+        return done.stdout
+
+    def wait_for(self, text: str) -> str:
+        screen = ""
+        give_up = time.monotonic() + 60
+        while time.monotonic() < give_up:
+            screen = self("capture-pane", "-p")
+            if text in screen:
+                return screen
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never shown; the screen:\n{screen}")
+
+    def stop(self) -> None:
+        subprocess.run([*self.base, "kill-server"], check=False, timeout=30)
