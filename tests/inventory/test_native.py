@@ -74,6 +74,7 @@ def test_example_inventory_loads_and_shows_every_key() -> None:
         "user", "key_file", "key_passphrase_env", "password_env", "password_file",
         "password_prompt", "become", "enabled", "method", "winrm", "auth", "scheme",
         "cert_validation", "ca_trust_path", "shell_type", "children", "vars",
+        "uninstall_password_env", "uninstall_passwords",
     ):  # fmt: skip
         assert f"{key}:" in text, key
     assert {h.transport for h in inventory.hosts.values()} == {"ssh", "winrm", "local"}
