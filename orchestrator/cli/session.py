@@ -27,6 +27,7 @@ from orchestrator.engine import status as st
 from orchestrator.engine import uninstall_passwords as passwords
 from orchestrator.engine.outcome import RunResult
 from orchestrator.errors import InputError
+from orchestrator.eventlog import EventLog, LogTargets
 from orchestrator.inventory import load_inventories, select
 from orchestrator.inventory.model import Host, Inventory
 from orchestrator.ledger import Ledger
@@ -106,6 +107,7 @@ class Wiring:
     connector: Connector
     ledger_path: Path
     template_secrets: Mapping[str, Secret] | None = None
+    logs: LogTargets | None = None  # --log-file, --syslog: opened before anything was sent
 
 
 @contextmanager
@@ -116,9 +118,14 @@ def recording(
     what: str,
     meta: Callable[[], dict[str, Any]],
 ) -> Iterator[runner.Options]:
-    """For one engine call: the ledger open, the live display running, and the keywords every
-    entry point takes. ``meta`` is made once the ledger is open (its notes come first)."""
-    with book(wiring.ledger_path) as ledger, progress(len(hosts), what) as on_event:
+    """For one engine call: the ledger open, the live display and the event log following the
+    run, and the keywords every entry point takes. ``meta`` is made once the ledger is open
+    (its notes come first)."""
+    with (
+        book(wiring.ledger_path) as ledger,
+        progress(len(hosts), what) as show,
+        _logged(wiring, show) as on_event,
+    ):
         yield {
             "playbooks": wiring.content,
             "ledger": ledger,
@@ -131,6 +138,28 @@ def recording(
             "on_event": on_event,
             "meta": meta(),
         }
+
+
+@contextmanager
+def _logged(
+    wiring: Wiring, show: Callable[[runner.Event], None]
+) -> Iterator[Callable[[runner.Event], None]]:
+    """The display's subscriber, and the event log's beside it when one was asked for; what the
+    log could not write is said once the run is over."""
+    if wiring.logs is None:
+        yield show
+        return
+    log = EventLog(wiring.logs, wiring.secrets.redactor.scrub, exit_code)
+
+    def both(event: runner.Event) -> None:
+        log(event)
+        show(event)
+
+    try:
+        yield both
+    finally:
+        for problem in log.close():
+            err.print(f"[yellow]kremove: warning: {safe(problem)}[/]")
 
 
 def run_meta(hosts: Sequence[Host], settings: run_settings.RunSettings) -> dict[str, Any]:

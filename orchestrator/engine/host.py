@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from orchestrator.engine import status as st
+from orchestrator.engine.events import Event, ignore
+from orchestrator.engine.journal import StepJournal
 from orchestrator.engine.outcome import HostOutcome, Kind, StepOutcome
 from orchestrator.engine.steps import (
     HostJob,
@@ -72,6 +74,7 @@ class HostRun:
     restore: Mapping[str, Restore] | None = None  # rollback: per host, what to reinstall
     lock: Callable[[str], str | None] | None = None  # take a host; the holder's run id if taken
     unlock: Callable[[str], None] | None = None
+    on_event: Callable[[Event], None] = ignore  # the run's event stream: steps sent and exited
 
 
 class _Stop(Exception):
@@ -329,38 +332,18 @@ class HostDriver:
     ) -> tuple[CommandResult, bool]:
         """Run one step, journaled; its result scrubbed of secrets, and whether any was there."""
         step = prepared.step
-        ledger = self.run.ledger
-        key = ledger.step_started(
-            self.run.run_id,
-            self.name,
-            step_id=prepared.ledger_id,
-            kind=step.kind,
-            readonly=step.readonly,
-            command=prepared.command.shown,
-        )
+        journal = StepJournal(self.run.ledger, self.run.run_id, self.name, self.run.on_event)
+        key = journal.sent(prepared)
         try:
             # The one place a command's secrets are put in: what was shown is what is sent.
             result = transport.run(
                 prepared.command.text, deadline.sooner(step.timeout), become=step.become
             )
         except TransportError as exc:
-            ledger.step_finished(
-                key,
-                exit_code=None,
-                stdout="",
-                stderr="",
-                timed_out=False,
-                error=self.run.redactor.scrub(str(exc)),
-            )
+            journal.failed(key, prepared, self.run.redactor.scrub(str(exc)))
             raise
         result, masked = self._scrubbed(result)
-        ledger.step_finished(
-            key,
-            exit_code=result.exit_code,
-            stdout=result.stdout,
-            stderr=result.stderr,
-            timed_out=result.timed_out,
-        )
+        journal.exited(key, prepared, result)
         self.steps.append(
             StepOutcome(
                 prepared.ledger_id,

@@ -13,14 +13,16 @@ from dataclasses import replace
 from typing import Any, Required, TypedDict, Unpack
 
 from orchestrator.engine import record
-from orchestrator.engine.fanout import (
-    BatchStarted,
+from orchestrator.engine.events import (
     Event,
-    HostDone,
-    HostStarted,
-    Stopping,
-    reserve_files,
+    HostClosed,
+    RunFinished,
+    RunStarted,
+    RunStopped,
+    StepExited,
+    StepSent,
 )
+from orchestrator.engine.fanout import BatchStarted, HostDone, HostStarted, Stopping, reserve_files
 from orchestrator.engine.host import HostDriver, HostRun, Restore, Reviewed
 from orchestrator.engine.outcome import Kind, RunResult, Stop
 from orchestrator.engine.prepare import prepare
@@ -31,7 +33,8 @@ from orchestrator.engine.request import (
     RunRequest,
     RunSettings,
 )
-from orchestrator.engine.waves import WaveSettings, run_waves
+from orchestrator.engine.steps import HostJob
+from orchestrator.engine.waves import WaveResult, WaveSettings, run_waves
 from orchestrator.inventory.model import Host
 from orchestrator.ledger import Ledger
 from orchestrator.playbook.loader import PlaybookSet
@@ -43,14 +46,20 @@ __all__ = [
     "DEFAULT_HOST_TIMEOUT",
     "BatchStarted",
     "Event",
+    "HostClosed",
     "HostDone",
     "HostStarted",
     "Options",
     "RollbackOptions",
+    "RunFinished",
     "RunInfo",
     "RunOptions",
     "RunRequest",
     "RunSettings",
+    "RunStarted",
+    "RunStopped",
+    "StepExited",
+    "StepSent",
     "Stop",
     "Stopping",
     "WaveSettings",
@@ -89,8 +98,9 @@ def execute(
     jobs = prepare(request.hosts, request.playbooks, connector, template_secrets)
     settings.wave.refuse_outside_window()
     run_id, pending = record.open_run(ledger, request, jobs)
+    on_event(_started(request, run_id, pending))
     record.watch_notes(ledger, run_id, connector)
-    shared = _shared(request, run_id, ledger, connector, secrets)
+    shared = _shared(request, run_id, ledger, connector, secrets, on_event)
 
     def batch_started(index: int, names: list[str]) -> None:
         ledger.record_event(run_id, None, "batch_started", {"batch": index, "hosts": names})
@@ -107,11 +117,48 @@ def execute(
         )
     finally:
         connector.close()
-    return record.close_run(ledger, request, run_id, pending, waves)
+    return _close(ledger, request, run_id, pending, waves, on_event)
+
+
+def _started(request: RunRequest, run_id: str, pending: Sequence[HostJob]) -> RunStarted:
+    resumed = request.resume is not None
+    hosts, stored = len(request.hosts), request.settings.stored()
+    return RunStarted(
+        run_id, request.kind, request.info.operator, hosts, len(pending), resumed, stored
+    )
+
+
+def _close(
+    ledger: Ledger,
+    request: RunRequest,
+    run_id: str,
+    pending: Sequence[HostJob],
+    waves: WaveResult,
+    on_event: Callable[[Event], None],
+) -> RunResult:
+    """Close the record, telling the stream why the run stopped early, which hosts it closed as
+    skipped without working on them, and that it finished."""
+    if waves.stop is not None:
+        window = request.settings.wave.window
+        shown = None if window is None else window.describe()
+        spent = tuple(waves.budget.spent)
+        on_event(RunStopped(waves.stop, waves.budget.limit, spent, shown))
+    result = record.close_run(ledger, request, run_id, pending, waves)
+    closed = {j.host.name for j in pending} - set(waves.outcomes)
+    for outcome in result.outcomes:
+        if outcome.host in closed:
+            on_event(HostClosed(outcome))
+    on_event(RunFinished(result))
+    return result
 
 
 def _shared(
-    request: RunRequest, run_id: str, ledger: Ledger, connector: Connector, secrets: SecretStore
+    request: RunRequest,
+    run_id: str,
+    ledger: Ledger,
+    connector: Connector,
+    secrets: SecretStore,
+    on_event: Callable[[Event], None],
 ) -> HostRun:
     """What every host of the run shares; changing runs lock each host while they work on it."""
     node, pid = socket.gethostname(), os.getpid()
@@ -129,6 +176,7 @@ def _shared(
         restore=request.restore,
         lock=(lambda name: ledger.lock_host(run_id, name, node, pid)) if changes else None,
         unlock=(lambda name: ledger.unlock_host(run_id, name)) if changes else None,
+        on_event=on_event,
     )
 
 
