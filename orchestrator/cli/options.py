@@ -55,10 +55,13 @@ PasswordEnvOpt = typer.Option(
     "--uninstall-password-env",
     metavar="VAR",
     help="Environment variable holding the products' uninstall (protection) password: "
-    "KES KLPASSWD, Network Agent KLUNINSTPASSWD.",
+    "KES KLPASSWD, Network Agent KLUNINSTPASSWD. The run-wide default: an inventory's "
+    "uninstall_password_* / kremove_uninstall_password* references win over it.",
 )
 PasswordFileOpt = typer.Option(
-    None, "--uninstall-password-file", help="File holding the uninstall password."
+    None,
+    "--uninstall-password-file",
+    help="File holding the uninstall password (the run-wide default, as --uninstall-password-env).",
 )
 # Ansible Vault: what ansible-playbook takes, for !vault values and vault-encrypted inventories.
 VaultPasswordFileOpt = typer.Option(
