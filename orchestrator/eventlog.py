@@ -31,7 +31,7 @@ from orchestrator.engine import status as st
 from orchestrator.engine.outcome import HostOutcome, RunResult, Stop
 from orchestrator.errors import InputError
 
-SCHEMA = 1
+SCHEMA = "kremove.events/1"  # as reports name theirs: a change that breaks a reader bumps it
 DEFAULT_SYSLOG = "/dev/log"
 FACILITY = SysLogHandler.LOG_USER
 SEND_TIMEOUT = 1.0  # seconds one syslog message may wait on a Unix socket

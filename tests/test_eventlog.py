@@ -93,7 +93,7 @@ def test_each_event_is_one_json_line_with_time_schema_run_and_name(tmp_path: Pat
     ]  # fmt: skip
     for e in events:
         assert list(e)[:4] == ["time", "schema", "run", "event"] and TIME.match(e["time"])
-        assert e["schema"] == 1 and e["run"] == "20261125T220000-1a2b"
+        assert e["schema"] == "kremove.events/1" and e["run"] == "20261125T220000-1a2b"
     assert events[0]["settings"] == {"max_fail": "0"} and events[0]["operator"] == "ops@ctl"
     assert (events[0]["hosts"], events[0]["pending"], events[0]["resumed"]) == (3, 3, False)
     assert events[3] == {**events[3], "host": "w1", "step": "packages", "readonly": True}

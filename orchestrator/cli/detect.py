@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -18,12 +19,17 @@ from orchestrator.cli.options import (
     PlaybooksOpt,
     VaultIdOpt,
     VaultPasswordFileOpt,
+    log_options,
 )
+
+if TYPE_CHECKING:
+    from orchestrator.eventlog import LogTargets
 
 app = typer.Typer(rich_markup_mode=None)
 
 
 @app.command(epilog="Example: kremove detect -i inventories/localhost.yml --json")
+@log_options
 def detect(
     inventory: list[Path] = InventoryOpt,
     limit: str | None = LimitOpt,
@@ -36,6 +42,7 @@ def detect(
     vault_id: list[str] = VaultIdOpt,
     ledger: Path | None = LedgerOpt,
     as_json: bool = JsonOpt,
+    logs: LogTargets | None = None,
 ) -> None:
     """Read-only scan: which Kaspersky products are on each host. Recorded as a run in the ledger.
 
@@ -57,7 +64,7 @@ def detect(
     content = load_playbooks(playbooks)
     ledger_path = session.ledger_path(ledger)
     secrets, connector = session.connect_setup(inv, hosts, ledger_path, accept_new_hostkeys)
-    wiring = session.Wiring(inv, content, secrets, connector, ledger_path)
+    wiring = session.Wiring(inv, content, secrets, connector, ledger_path, logs=logs)
     settings = RunSettings(
         inventory=tuple(inventory),
         limit=limit,

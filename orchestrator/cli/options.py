@@ -7,7 +7,11 @@ and a test holds the two equal.
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import typer
 
@@ -81,6 +85,23 @@ VaultIdOpt = typer.Option(
     help="An Ansible Vault id and where its password is: LABEL@FILE (an executable FILE is run; "
     "one named *-client gets --vault-id LABEL) or LABEL@prompt. Repeatable.",
 )
+# The event log (docs/logging.md): every command that works on hosts takes these.
+LogFileOpt = typer.Option(
+    None,
+    "--log-file",
+    metavar="FILE",
+    help="Append the run's events to FILE as JSON lines, one object per event, written as they "
+    "happen (for a log shipper to follow); no secrets, no command text.",
+)
+SyslogOpt = typer.Option(
+    False, "--syslog", help="Send the run's events to syslog (/dev/log, facility user) as JSON."
+)
+SyslogAddressOpt = typer.Option(
+    None,
+    "--syslog-address",
+    metavar="HOST:PORT|SOCKET",
+    help="Syslog over UDP to HOST:PORT, or another Unix socket; implies --syslog.",
+)
 PlaybooksOpt = typer.Option(
     [],
     "--playbooks",
@@ -118,3 +139,56 @@ WindowOpt = typer.Option(
 TzOpt = typer.Option(
     None, "--tz", help="Time zone of --window, e.g. Europe/Paris (default: local time)."
 )
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+# The event log (docs/logging.md), as one keyword.
+LOG_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "log_file": (Path | None, LogFileOpt),
+    "syslog": (bool, SyslogOpt),
+    "syslog_address": (str | None, SyslogAddressOpt),
+}
+
+
+def log_options(command: Command) -> Command:
+    """Give ``command`` --log-file, --syslog and --syslog-address; it receives them opened, as
+    one keyword, ``logs`` (eventlog.py ``LogTargets``, or None): a file that cannot be written
+    or a syslog that cannot be reached is a one-line error before the command does anything."""
+
+    def opened(log_file: Path | None, syslog: bool, syslog_address: str | None) -> Any:
+        from orchestrator.eventlog import open_targets
+
+        return open_targets(log_file, syslog, syslog_address)
+
+    return _bundled(command, "logs", LOG_OPTIONS, opened)
+
+
+def _bundled(
+    command: Command,
+    keyword: str,
+    options: dict[str, tuple[Any, Any]],
+    build: Callable[..., Any],
+) -> Command:
+    """``command`` with ``options`` in its signature (Typer reads the one made here), called
+    with what ``build`` makes of their values as the one keyword ``keyword``; the command's own
+    annotations stay as written."""
+    own = inspect.signature(command)
+    kept = [p for p in own.parameters.values() if p.name != keyword]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+        for name, (kind, option) in options.items()
+    ]
+
+    @functools.wraps(command)
+    def with_options(**given: Any) -> Any:
+        values = {name: given.pop(name) for name in options}
+        return command(**given, **{keyword: build(**values)})
+
+    with_options.__signature__ = own.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
+    with_options.__annotations__ = {
+        **{p.name: p.annotation for p in kept},
+        **{p.name: p.annotation for p in added},
+        "return": own.return_annotation,
+    }
+    return with_options  # type: ignore[return-value]

@@ -22,12 +22,14 @@ from orchestrator.cli.options import (
     PlaybooksOpt,
     VaultIdOpt,
     VaultPasswordFileOpt,
+    log_options,
 )
 
 if TYPE_CHECKING:
     from orchestrator.engine.offline import PlatformPlan
     from orchestrator.engine.settings import RunSettings
     from orchestrator.engine.uninstall_passwords import Choice
+    from orchestrator.eventlog import LogTargets
     from orchestrator.inventory.model import Host, Inventory
     from orchestrator.ledger import HostRecord
     from orchestrator.playbook.loader import PlaybookSet
@@ -46,6 +48,7 @@ _OfflineOpt = typer.Option(
     "plan",
     epilog="Example: kremove plan -i fleet.yml --limit canary   then   kremove run --plan PLAN_ID",
 )
+@log_options
 def plan_command(
     inventory: list[Path] = InventoryOpt,
     limit: str | None = LimitOpt,
@@ -61,6 +64,7 @@ def plan_command(
     vault_id: list[str] = VaultIdOpt,
     ledger: Path | None = LedgerOpt,
     as_json: bool = JsonOpt,
+    logs: LogTargets | None = None,
 ) -> None:
     """The dry run: connect, run only read-only steps, and show per host what was found, the exact
     commands the removal would send in order (secrets masked) and the status to expect.
@@ -87,7 +91,7 @@ def plan_command(
         forks=forks,
         host_timeout=host_timeout,
     )
-    _execute(inv, hosts, content, settings, accept_new_hostkeys, ledger, as_json)
+    _execute(inv, hosts, content, settings, accept_new_hostkeys, ledger, as_json, logs)
 
 
 def _execute(
@@ -98,6 +102,7 @@ def _execute(
     accept_new_hostkeys: bool,
     ledger: Path | None,
     as_json: bool,
+    logs: LogTargets | None,
 ) -> None:
     from orchestrator.cli import session
     from orchestrator.engine import runner
@@ -112,7 +117,9 @@ def _execute(
         content.catalog,
     )
     meta = session.run_meta(hosts, settings)
-    wiring = session.Wiring(inv, content, secrets, connector, ledger_path, template_secrets)
+    wiring = session.Wiring(
+        inv, content, secrets, connector, ledger_path, template_secrets, logs=logs
+    )
     with session.recording(wiring, hosts, settings, "plan", lambda: meta) as common:
         result = runner.plan(hosts, **common)
         record = common["ledger"].get_run(result.run_id)

@@ -24,12 +24,14 @@ from orchestrator.cli.options import (
     VaultIdOpt,
     VaultPasswordFileOpt,
     WindowOpt,
+    log_options,
 )
 from orchestrator.errors import InputError
 
 if TYPE_CHECKING:
     from orchestrator.engine.rollback import HostRollback
     from orchestrator.engine.settings import RunSettings
+    from orchestrator.eventlog import LogTargets
     from orchestrator.inventory.model import Host, Inventory
     from orchestrator.ledger import RunDetail
     from orchestrator.playbook.loader import PlaybookSet
@@ -52,6 +54,7 @@ _ExecuteOpt = typer.Option(False, "--yes", "-y", help="Execute the plan (default
     epilog="Example: kremove rollback 20261125T2200 --source /mnt/kaspersky-packages   (a dry "
     "run: the reverse plan); add --yes to execute it as a recorded wave",
 )
+@log_options
 def rollback_command(
     run_id: str = _RunArg,
     inventory: list[Path] | None = OptionalInventoryOpt,
@@ -71,6 +74,7 @@ def rollback_command(
     vault_id: list[str] = VaultIdOpt,
     ledger: Path | None = LedgerOpt,
     as_json: bool = JsonOpt,
+    logs: LogTargets | None = None,
 ) -> None:
     """Build the reverse plan of a run from its recorded pre- and post-state: per host, the exact
     products, versions, packages or ProductCodes it removed, and the catalog's reinstall commands.
@@ -113,6 +117,7 @@ def rollback_command(
         accept_new_hostkeys=accept_new_hostkeys,
         ledger=ledger,
         as_json=as_json,
+        logs=logs,
     )
 
 
@@ -145,6 +150,7 @@ def _execute(
     accept_new_hostkeys: bool,
     ledger: Path | None,
     as_json: bool,
+    logs: LogTargets | None,
 ) -> None:
     from orchestrator.cli import session
     from orchestrator.cli.console import print_result
@@ -167,7 +173,7 @@ def _execute(
     meta = session.run_meta(hosts, settings)
     meta["rollback_of"] = source_run.id
     meta["source"] = source
-    wiring = session.Wiring(inv, content, secrets, connector, ledger_path)
+    wiring = session.Wiring(inv, content, secrets, connector, ledger_path, logs=logs)
     restore = {p.host: p.restore() for p in todo}
     with session.recording(wiring, hosts, settings, "rollback", lambda: meta) as common:
         result = runner.rollback(hosts, **common, wave=wave, restore=restore)

@@ -30,12 +30,14 @@ from orchestrator.cli.options import (
     VaultIdOpt,
     VaultPasswordFileOpt,
     WindowOpt,
+    log_options,
 )
 from orchestrator.errors import InputError
 
 if TYPE_CHECKING:
     from orchestrator.engine.settings import RunSettings
     from orchestrator.engine.steps import Reviewed
+    from orchestrator.eventlog import LogTargets
     from orchestrator.inventory.model import Host, Inventory
     from orchestrator.ledger import RunDetail
 
@@ -73,6 +75,7 @@ _AllowDriftOpt = typer.Option(
     epilog="Example: kremove run -i fleet.yml --batches 1,10%,100% --max-fail 2 --yes; "
     "kremove run --resume RUN_ID --yes"
 )
+@log_options
 def run(
     inventory: list[Path] | None = OptionalInventoryOpt,
     limit: str | None = LimitOpt,
@@ -97,6 +100,7 @@ def run(
     vault_id: list[str] = VaultIdOpt,
     ledger: Path | None = LedgerOpt,
     as_json: bool = JsonOpt,
+    logs: LogTargets | None = None,
 ) -> None:
     """Remove Kaspersky products: detect on each host, remove what was found in catalog order,
     verify it is gone. Every step is recorded in the ledger with the host's pre- and post-state.
@@ -130,6 +134,7 @@ def run(
         accept_new_hostkeys,
         ledger,
         as_json,
+        logs,
     )
     session.open_vaults(vault_password_file, ask_vault_pass, vault_id)
     _execute(given, _source(ledger, resume, plan_id), flags)
@@ -148,6 +153,7 @@ class _Flags:
     accept_new_hostkeys: bool
     ledger: Path | None
     as_json: bool
+    logs: LogTargets | None = None  # --log-file, --syslog, opened
 
 
 def _source(ledger: Path | None, resume: str | None, plan_id: str | None) -> RunDetail | None:
@@ -234,7 +240,9 @@ def _execute(given: RunSettings, source: RunDetail | None, flags: _Flags) -> Non
     meta = session.run_meta(hosts, settings)
     if flags.plan_id:
         meta["plan"] = flags.plan_id
-    wiring = session.Wiring(inv, content, secrets, connector, ledger_path, template_secrets)
+    wiring = session.Wiring(
+        inv, content, secrets, connector, ledger_path, template_secrets, logs=flags.logs
+    )
     with session.recording(wiring, hosts, settings, "remove", lambda: meta) as common:
         result = runner.run(
             hosts,
