@@ -73,7 +73,8 @@ def test_detect_localhost_is_recorded_and_listed(tmp_path: Path) -> None:
 
     shown = json.loads(kremove("runs", "show", report["run"][:15], "--json", cwd=tmp_path).stdout)
     assert shown["id"] == report["run"] and shown["kind"] == "detect"
-    assert shown["steps"][0]["command"].startswith("found_manager=no")
+    assert shown["steps"][0]["step_id"] == "privilege"  # who the login is, then the query
+    assert shown["steps"][1]["command"].startswith("found_manager=no")
 
 
 def test_ledger_moves_with_the_environment_variable(tmp_path: Path) -> None:

@@ -19,16 +19,19 @@ from orchestrator.cli.options import (
     PlaybooksOpt,
     VaultIdOpt,
     VaultPasswordFileOpt,
+    connection_options,
     log_options,
 )
 
 if TYPE_CHECKING:
     from orchestrator.eventlog import LogTargets
+    from orchestrator.inventory.overrides import ConnectionDefaults
 
 app = typer.Typer(rich_markup_mode=None)
 
 
 @app.command(epilog="Example: kremove detect -i inventories/localhost.yml --json")
+@connection_options
 @log_options
 def detect(
     inventory: list[Path] = InventoryOpt,
@@ -42,6 +45,7 @@ def detect(
     vault_id: list[str] = VaultIdOpt,
     ledger: Path | None = LedgerOpt,
     as_json: bool = JsonOpt,
+    connection: ConnectionDefaults | None = None,
     logs: LogTargets | None = None,
 ) -> None:
     """Read-only scan: which Kaspersky products are on each host. Recorded as a run in the ledger.
@@ -60,7 +64,7 @@ def detect(
     from orchestrator.playbook.loader import load_playbooks
 
     session.open_vaults(vault_password_file, ask_vault_pass, vault_id)
-    inv, hosts = session.load(inventory, limit)
+    inv, hosts = session.load(inventory, limit, connection)
     content = load_playbooks(playbooks)
     ledger_path = session.ledger_path(ledger)
     secrets, connector = session.connect_setup(inv, hosts, ledger_path, accept_new_hostkeys)

@@ -140,7 +140,90 @@ TzOpt = typer.Option(
     None, "--tz", help="Time zone of --window, e.g. Europe/Paris (default: local time)."
 )
 
+# Ansible's connection options, for every command that reaches hosts (detect, plan, run,
+# rollback). They are defaults: what the inventory writes for a host wins (docs/inventory.md).
+CONNECTION_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "user": (
+        str | None,
+        typer.Option(
+            None, "-u", "--user", metavar="USER", help="Login user where the inventory names none."
+        ),
+    ),
+    "private_key": (
+        Path | None,
+        typer.Option(
+            None,
+            "--private-key",
+            "--key-file",
+            metavar="FILE",
+            help="SSH private key where the inventory names none.",
+        ),
+    ),
+    "ask_pass": (
+        bool,
+        typer.Option(
+            False,
+            "-k",
+            "--ask-pass",
+            help="Ask for the login password (once), for hosts whose inventory gives none.",
+        ),
+    ),
+    "connection_password_file": (
+        Path | None,
+        typer.Option(
+            None,
+            "--connection-password-file",
+            metavar="FILE",
+            help="File holding the login password (mode 0600): -k without a terminal.",
+        ),
+    ),
+    "become": (
+        bool,
+        typer.Option(
+            False,
+            "-b",
+            "--become",
+            help="Become root with sudo where the inventory does not say (without it kremove "
+            "still becomes root where the login is not root and sudo -n allows it).",
+        ),
+    ),
+    "become_user": (
+        str | None,
+        typer.Option(None, "--become-user", metavar="USER", help="User to become (default root)."),
+    ),
+    "ask_become_pass": (
+        bool,
+        typer.Option(
+            False,
+            "-K",
+            "--ask-become-pass",
+            help="Ask for the sudo password (once), for hosts whose inventory gives none.",
+        ),
+    ),
+    "become_password_file": (
+        Path | None,
+        typer.Option(
+            None,
+            "--become-password-file",
+            metavar="FILE",
+            help="File holding the sudo password (mode 0600): -K without a terminal.",
+        ),
+    ),
+}
+
 Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def connection_options(command: Command) -> Command:
+    """Give ``command`` the connection options above; it receives them as one keyword,
+    ``connection`` (inventory/overrides.py ``ConnectionDefaults``), so its signature stays short."""
+
+    def defaults(**values: Any) -> Any:
+        from orchestrator.inventory.overrides import ConnectionDefaults
+
+        return ConnectionDefaults(**values)
+
+    return _bundled(command, "connection", CONNECTION_OPTIONS, defaults)
 
 
 # The event log (docs/logging.md), as one keyword.

@@ -22,6 +22,7 @@ from orchestrator.cli.options import (
     PlaybooksOpt,
     VaultIdOpt,
     VaultPasswordFileOpt,
+    connection_options,
     log_options,
 )
 
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
     from orchestrator.engine.uninstall_passwords import Choice
     from orchestrator.eventlog import LogTargets
     from orchestrator.inventory.model import Host, Inventory
-    from orchestrator.ledger import HostRecord
+    from orchestrator.inventory.overrides import ConnectionDefaults
+    from orchestrator.ledger import HostRecord, RunDetail
     from orchestrator.playbook.loader import PlaybookSet
 
 app = typer.Typer(rich_markup_mode=None)
@@ -48,6 +50,7 @@ _OfflineOpt = typer.Option(
     "plan",
     epilog="Example: kremove plan -i fleet.yml --limit canary   then   kremove run --plan PLAN_ID",
 )
+@connection_options
 @log_options
 def plan_command(
     inventory: list[Path] = InventoryOpt,
@@ -64,6 +67,7 @@ def plan_command(
     vault_id: list[str] = VaultIdOpt,
     ledger: Path | None = LedgerOpt,
     as_json: bool = JsonOpt,
+    connection: ConnectionDefaults | None = None,
     logs: LogTargets | None = None,
 ) -> None:
     """The dry run: connect, run only read-only steps, and show per host what was found, the exact
@@ -77,7 +81,7 @@ def plan_command(
     from orchestrator.playbook.loader import load_playbooks
 
     open_vaults(vault_password_file, ask_vault_pass, vault_id)
-    inv, hosts = load(inventory, limit)
+    inv, hosts = load(inventory, limit, connection)
     content = load_playbooks(playbooks)
     if offline:
         _print_offline(offline_plan(hosts, content), as_json)
@@ -125,7 +129,8 @@ def _execute(
         record = common["ledger"].get_run(result.run_id)
         path = common["ledger"].path
     passwords = _passwords(hosts, content, settings, record.hosts)
-    _print_plan(result.run_id, result.counts, record.hosts, path, as_json, passwords)
+    privileges = _privileges(record)
+    _print_plan(result.run_id, result.counts, record.hosts, path, as_json, passwords, privileges)
     raise typer.Exit(session.exit_code(result))
 
 
@@ -150,6 +155,13 @@ def _passwords(
     return chosen
 
 
+def _privileges(record: RunDetail) -> dict[str, dict[str, Any]]:
+    """Per host, the privilege verdict its probe led to (engine/privilege.py), as recorded."""
+    from orchestrator.engine.privilege import EVENT
+
+    return {e.host: e.detail for e in record.events if e.kind == EVENT and e.host is not None}
+
+
 def _print_plan(
     plan_id: str,
     counts: dict[str, int],
@@ -157,6 +169,7 @@ def _print_plan(
     ledger_path: Path,
     as_json: bool,
     passwords: Mapping[str, Sequence[Choice]],
+    privileges: Mapping[str, Mapping[str, Any]],
 ) -> None:
     from orchestrator.cli.console import finding_label, out, print_json, safe, styled
     from orchestrator.cli.context import current
@@ -178,6 +191,7 @@ def _print_plan(
                         "status": h.status,
                         "reason": h.reason,
                         "findings": h.findings,
+                        "privilege": privileges.get(h.host),
                         "uninstall_passwords": [c.to_dict() for c in passwords.get(h.host, ())],
                         "steps": h.plan or [],
                     }
@@ -193,6 +207,10 @@ def _print_plan(
         for f in h.findings:
             if f.get("kind") == "installed":
                 out.print(f"  found  {safe(finding_label(f))}")
+        if h.host in privileges:
+            verdict = privileges[h.host]
+            colour = "default" if verdict.get("ok") else "red"
+            out.print(f"  [{colour}]privilege  {safe(verdict.get('shown'))}[/]")
         for choice in passwords.get(h.host, ()):
             colour = "yellow" if choice.entry is None else "default"
             out.print(f"  [{colour}]password  {safe(choice.describe())}[/]")

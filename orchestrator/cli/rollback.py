@@ -24,6 +24,7 @@ from orchestrator.cli.options import (
     VaultIdOpt,
     VaultPasswordFileOpt,
     WindowOpt,
+    connection_options,
     log_options,
 )
 from orchestrator.errors import InputError
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from orchestrator.engine.settings import RunSettings
     from orchestrator.eventlog import LogTargets
     from orchestrator.inventory.model import Host, Inventory
+    from orchestrator.inventory.overrides import ConnectionDefaults
     from orchestrator.ledger import RunDetail
     from orchestrator.playbook.loader import PlaybookSet
 
@@ -54,6 +56,7 @@ _ExecuteOpt = typer.Option(False, "--yes", "-y", help="Execute the plan (default
     epilog="Example: kremove rollback 20261125T2200 --source /mnt/kaspersky-packages   (a dry "
     "run: the reverse plan); add --yes to execute it as a recorded wave",
 )
+@connection_options
 @log_options
 def rollback_command(
     run_id: str = _RunArg,
@@ -74,6 +77,7 @@ def rollback_command(
     vault_id: list[str] = VaultIdOpt,
     ledger: Path | None = LedgerOpt,
     as_json: bool = JsonOpt,
+    connection: ConnectionDefaults | None = None,
     logs: LogTargets | None = None,
 ) -> None:
     """Build the reverse plan of a run from its recorded pre- and post-state: per host, the exact
@@ -102,7 +106,7 @@ def rollback_command(
         host_timeout=host_timeout,
     )
     settings = rollback_settings(given, source_run)
-    inv, selected, content, plans = _reverse_plan(source_run, settings, source)
+    inv, selected, content, plans = _reverse_plan(source_run, settings, source, connection)
     if not yes:
         _print_plans(source_run.id, plans, as_json)
         return
@@ -122,7 +126,10 @@ def rollback_command(
 
 
 def _reverse_plan(
-    source_run: RunDetail, settings: RunSettings, source: str | None
+    source_run: RunDetail,
+    settings: RunSettings,
+    source: str | None,
+    connection: ConnectionDefaults | None = None,
 ) -> tuple[Inventory | None, list[Host], PlaybookSet, list[HostRollback]]:
     """Per host of the run (those still selected, when there is an inventory), what to reinstall."""
     from orchestrator.cli.session import load
@@ -131,7 +138,9 @@ def _reverse_plan(
     from orchestrator.playbook.loader import load_playbooks
 
     content = load_playbooks(list(settings.playbooks))
-    inv, selected = load(settings.inventory, settings.limit) if settings.inventory else (None, [])
+    inv, selected = (
+        load(settings.inventory, settings.limit, connection) if settings.inventory else (None, [])
+    )
     names = {h.name for h in selected} if settings.inventory else None
     records = [h for h in source_run.hosts if names is None or h.host in names]
     platforms = {h.name: host_platform(h) for h in selected}

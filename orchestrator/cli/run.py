@@ -30,6 +30,7 @@ from orchestrator.cli.options import (
     VaultIdOpt,
     VaultPasswordFileOpt,
     WindowOpt,
+    connection_options,
     log_options,
 )
 from orchestrator.errors import InputError
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from orchestrator.engine.steps import Reviewed
     from orchestrator.eventlog import LogTargets
     from orchestrator.inventory.model import Host, Inventory
+    from orchestrator.inventory.overrides import ConnectionDefaults
     from orchestrator.ledger import RunDetail
 
 app = typer.Typer(rich_markup_mode=None)
@@ -75,6 +77,7 @@ _AllowDriftOpt = typer.Option(
     epilog="Example: kremove run -i fleet.yml --batches 1,10%,100% --max-fail 2 --yes; "
     "kremove run --resume RUN_ID --yes"
 )
+@connection_options
 @log_options
 def run(
     inventory: list[Path] | None = OptionalInventoryOpt,
@@ -100,6 +103,7 @@ def run(
     vault_id: list[str] = VaultIdOpt,
     ledger: Path | None = LedgerOpt,
     as_json: bool = JsonOpt,
+    connection: ConnectionDefaults | None = None,
     logs: LogTargets | None = None,
 ) -> None:
     """Remove Kaspersky products: detect on each host, remove what was found in catalog order,
@@ -134,6 +138,7 @@ def run(
         accept_new_hostkeys,
         ledger,
         as_json,
+        connection,
         logs,
     )
     session.open_vaults(vault_password_file, ask_vault_pass, vault_id)
@@ -153,6 +158,7 @@ class _Flags:
     accept_new_hostkeys: bool
     ledger: Path | None
     as_json: bool
+    connection: ConnectionDefaults | None = None  # -u, -b, -K ... (inventory/overrides.py)
     logs: LogTargets | None = None  # --log-file, --syslog, opened
 
 
@@ -186,7 +192,10 @@ def _settings(
 
 
 def _hosts(
-    settings: RunSettings, resumed: RunDetail | None, reviewed: dict[str, Reviewed] | None
+    settings: RunSettings,
+    resumed: RunDetail | None,
+    reviewed: dict[str, Reviewed] | None,
+    connection: ConnectionDefaults | None = None,
 ) -> tuple[Inventory, list[Host]]:
     """The hosts to run on: a plan's hosts, a resumed run's hosts in its order; its waves
     checked against their number before anything runs."""
@@ -195,7 +204,7 @@ def _hosts(
     from orchestrator.engine.settings import resume_order
     from orchestrator.engine.waves import batch_sizes, failure_budget
 
-    inv, hosts = load(settings.inventory, settings.limit)
+    inv, hosts = load(settings.inventory, settings.limit, connection)
     if reviewed is not None:
         hosts = review.planned_hosts(hosts, reviewed)
     if resumed is not None:
@@ -223,7 +232,7 @@ def _execute(given: RunSettings, source: RunDetail | None, flags: _Flags) -> Non
         window=None if settings.window is None else Window.parse(settings.window, settings.tz),
         confirm=session.confirm_batch if flags.confirm else None,
     )
-    inv, hosts = _hosts(settings, source if flags.resume else None, reviewed)
+    inv, hosts = _hosts(settings, source if flags.resume else None, reviewed, flags.connection)
     content = load_playbooks(list(settings.playbooks))
     secrets, connector = session.connect_setup(inv, hosts, ledger_path, flags.accept_new_hostkeys)
     template_secrets = session.uninstall_password(

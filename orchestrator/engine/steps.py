@@ -15,6 +15,9 @@ from orchestrator.errors import PlaybookError
 from orchestrator.playbook.loader import PlaybookSet
 from orchestrator.playbook.model import Finding, Product, Step
 from orchestrator.playbook.render import RenderedCommand
+from orchestrator.transports.base import CommandResult
+
+STDERR_EXCERPT = 400
 
 
 @dataclass(frozen=True)
@@ -136,3 +139,28 @@ def _identity(evidence: Mapping[str, Any]) -> str:
 def package_residue(finding: Finding) -> bool:
     """A package the manager still lists (configuration left after a removal)."""
     return finding.kind == "residue" and bool(finding.evidence.get("package"))
+
+
+def drift(reviewed: Reviewed, installed: Sequence[Finding]) -> str | None:
+    """Why what detection found now is not what the reviewed plan had; None when it is."""
+    now = tuple(sorted(finding_key(f.to_dict()) for f in installed))
+    if now == tuple(sorted(reviewed.findings)):
+        return None
+
+    def show(keys: Sequence[tuple[str, str, str]]) -> str:
+        return ", ".join(f"{k[2] or k[0]} {k[1]}" for k in keys) or "nothing"
+
+    return (
+        f"drifted: found {show(now)}, the reviewed plan had {show(reviewed.findings)}; "
+        "plan again or pass --allow-drift"
+    )
+
+
+def failure(prepared: PreparedStep, result: CommandResult) -> str:
+    """A failed step's reason: its exit code and the last lines it printed (stderr first)."""
+    text = (result.stderr or result.stdout).strip()
+    excerpt = " | ".join(ln.strip() for ln in text.splitlines()[-4:] if ln.strip())
+    if len(excerpt) > STDERR_EXCERPT:
+        excerpt = "…" + excerpt[-STDERR_EXCERPT:]
+    code = "no exit status" if result.exit_code is None else f"exited {result.exit_code}"
+    return f"step {prepared.ledger_id!r} {code}" + (f": {excerpt}" if excerpt else "")

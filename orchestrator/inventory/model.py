@@ -61,12 +61,15 @@ class UninstallPassword:
 
 @dataclass(frozen=True)
 class Become:
-    """Privilege escalation on the host (sudo)."""
+    """Privilege escalation on the host (sudo). ``auto``: the inventory and the command line said
+    nothing, so kremove becomes root where the login is not root and sudo lets it
+    (inventory/overrides.py, engine/privilege.py)."""
 
     enabled: bool = False
     user: str = "root"
     method: str = "sudo"
     password: SecretRef | None = None
+    auto: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,9 @@ class Host:
     groups: tuple[str, ...] = ()
     vars: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""  # "file:line" where the host was (first) defined
+    # The settings the inventory wrote for this host ("user", "become.enabled" ...): what the
+    # command line's connection defaults (-u, -b, --private-key ...) must not override.
+    given: frozenset[str] = field(default=frozenset(), compare=False)
 
     def settings(self) -> dict[str, Any]:
         """Everything that defines how to reach and treat the host, for comparison and digests."""

@@ -219,6 +219,7 @@ def _host(raw: RawHost, groups: list[str], raw_groups: Mapping[str, RawGroup]) -
         groups=tuple(groups),
         vars={key: value.value for key, value in free.items()},
         source=str(raw.origin),
+        given=frozenset(settings),
     )
 
 

@@ -92,8 +92,8 @@ class Session:
             self.done = True
             self.exit_code = chan.recv_exit_status()
         if not self.became:
-            # The command never started: what sudo said is the error output.
-            self.err.feed(bytes(self._pre_err))
+            # The command never started: what sudo said (without the prompt) is the error output.
+            self.err.feed(self._without_prompt(self._pre_err))
             self.out.feed(bytes(self._pre_out))
 
     def _read_ready(self) -> None:
@@ -133,13 +133,13 @@ class Session:
             return
         self.became = True
         self.out.feed(bytes(self._pre_out[at + len(self.marker) :]))
-        leftover = bytes(self._pre_err)
-        if self.prompt is not None:
-            leftover = leftover.replace(self.prompt, b"")
-        self.err.feed(leftover)
+        self.err.feed(self._without_prompt(self._pre_err))
         self._pre_out.clear()
         self._pre_err.clear()
         self._send_stdin()
+
+    def _without_prompt(self, data: bytearray) -> bytes:
+        return bytes(data).replace(self.prompt, b"") if self.prompt is not None else bytes(data)
 
     def _send_stdin(self) -> None:
         if self.stdin:
@@ -163,12 +163,17 @@ def sudo_failure(host: Host, session: Session) -> AuthError | None:
     return AuthError(
         f"host {host.name!r}: sudo to {host.become.user} failed"
         + (f": {detail}" if detail else "")
-        + (
-            "; give the host a become password reference, or NOPASSWD sudo"
-            if "password is required" in detail
-            else ""
-        )
+        + _hint(detail)
     )
+
+
+def _hint(detail: str) -> str:
+    """What fixes what sudo said: a password for it, or a login it lets through."""
+    if "password is required" in detail:
+        return "; pass -K or give the host a become password reference, or NOPASSWD sudo"
+    if "sudoers" in detail or "not allowed" in detail or "may not run" in detail:
+        return "; log in as root or as a user sudo lets become root (-u USER, ansible_user)"
+    return ""
 
 
 def result(session: Session, duration: float, *, timed_out: bool = False) -> CommandResult:

@@ -20,6 +20,9 @@ from orchestrator.transports.connector import Connector
 DETECT = "dpkg-query"  # a word of the detection (and verification) command
 NOTHING = "manager\tdpkg\n"
 KESL = NOTHING + "dpkg\tkesl\t12.1.0-1297\tamd64\tinstall ok installed\n"
+# What playbooks/linux/privilege.sh.j2 prints: a word of the probe, and a root login's answer.
+PROBE = "sudo -n -l"
+ROOT = "login\troot\t0\n"
 WAIT = 5.0  # the longest a scripted host waits for a test's signal: a broken test fails, not hangs
 
 
@@ -38,7 +41,8 @@ class FakeHost:
 
     Each command is answered by the first rule whose needle it contains (a rule with the needle
     "" answers anything); a rule's replies are given in turn, the last one repeating. A command no
-    rule answers exits 0 silently. ``on_connect`` is called as the engine connects, then the host
+    rule answers exits 0 silently, except the privilege probe: a fake host's login is root unless
+    a rule says otherwise. ``on_connect`` is called as the engine connects, then the host
     waits for ``hold`` (if any): a host kept in flight for as long as a test needs.
     """
 
@@ -56,7 +60,7 @@ class FakeHost:
                 turn = self._used.get(index, 0)
                 self._used[index] = turn + 1
                 return replies[min(turn, len(replies) - 1)]
-        return Reply()
+        return Reply(ROOT) if PROBE in command else Reply()
 
 
 def installed() -> FakeHost:

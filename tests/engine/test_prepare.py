@@ -65,7 +65,8 @@ def test_host_with_kaspersky_packages_is_found(
     }
     assert run.hosts[0].status == "found"
     assert {f["evidence"]["package"] for f in run.hosts[0].findings} == {"kesl", "klnagent64"}
-    (step,) = run.steps
+    (probe, step) = run.steps  # detection asks who the login is first (engine/privilege.py)
+    assert probe.step_id == "privilege" and probe.readonly and "sudo -n" in probe.command
     assert step.readonly and step.exit_code == 0 and "dpkg-query -W" in step.command
     assert "dpkg\tkesl\t12.1.0-1297" in step.stdout
 

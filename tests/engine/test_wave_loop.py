@@ -24,7 +24,7 @@ from orchestrator.engine.waves import Window
 from orchestrator.errors import WindowClosed
 from orchestrator.ledger import Ledger
 from orchestrator.playbook.loader import PlaybookSet, load_playbooks
-from tests.engine.fakes import DETECT, WAIT, FakeFleet, FakeHost, clean, failing, installed
+from tests.engine.fakes import DETECT, PROBE, WAIT, FakeFleet, FakeHost, clean, failing, installed
 from tests.engine.fakes import unreachable as down
 
 INFO = runner.RunInfo(
@@ -124,8 +124,9 @@ def test_pause_after_a_batch_then_resume_works_only_the_hosts_left(
     assert events(ledger, first.run_id, "resumed") == [{"by": INFO.operator, "hosts": 2}]
     for name in ("h0", "h1"):  # finished before: not contacted again
         assert fleet.scripts[name].commands == done_before[name]
-    for name in ("h2", "h3"):  # each resumed host starts with detection
-        assert DETECT in fleet.scripts[name].commands[0]
+    for name in ("h2", "h3"):  # each resumed host starts with detection (who logs in, then what)
+        assert PROBE in fleet.scripts[name].commands[0]
+        assert DETECT in fleet.scripts[name].commands[1]
 
 
 def test_resume_leaves_hosts_with_a_final_result_alone(
@@ -139,7 +140,7 @@ def test_resume_leaves_hosts_with_a_final_result_alone(
     assert statuses(second) == {"a": "failed", "b": "removed", "c": "removed"}
     assert fleet.scripts["a"].commands == sent
     assert fleet.order == ["a", "b", "c"]
-    assert DETECT in fleet.scripts["b"].commands[0]
+    assert PROBE in fleet.scripts["b"].commands[0] and DETECT in fleet.scripts["b"].commands[1]
 
 
 def test_a_no_at_confirm_pauses_between_batches(ledger: Ledger, playbooks: PlaybookSet) -> None:

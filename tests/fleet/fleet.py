@@ -48,6 +48,7 @@ from .kinds import (
     PASSWORD_ONLY,
     SILENT,
     SLOW,
+    SUDO_PASSWORD,
     UNREACHABLE,
     WRONG_SUDO_PASSWORD,
 )
@@ -323,9 +324,10 @@ class Fleet:
                     user=USER,
                     key_file=None if kind == PASSWORD_ONLY else self.client_key,
                     password_env=PASSWORD_ENV if kind == PASSWORD_ONLY else None,
-                    sudo_password_env=WRONG_SUDO_PASSWORD_ENV
-                    if kind == WRONG_SUDO_PASSWORD
-                    else None,
+                    sudo_password_env={
+                        WRONG_SUDO_PASSWORD: WRONG_SUDO_PASSWORD_ENV,
+                        SUDO_PASSWORD: SUDO_PASSWORD_ENV,
+                    }.get(kind),
                     host_key_fingerprint=fingerprint(self._host_keys[name])
                     if name in self._host_keys
                     else None,

@@ -24,6 +24,8 @@ PASSWORD_ONLY = "password_only"
 JUMP = "jump"
 BEHIND_JUMP = "behind_jump"
 WRONG_SUDO_PASSWORD = "wrong_sudo_password"
+SUDO_PASSWORD = "sudo_password"
+NO_SUDO = "no_sudo"
 MACOS_CLEAN = "macos_clean"
 MACOS_KAV = "macos_kav"
 MACOS_UNINSTALL_FAILS = "macos_uninstall_fails"
@@ -35,6 +37,7 @@ PACKAGE_TEMPLATES: dict[str, tuple[Callable[[], debs.DebSpec], ...]] = {
     "pkgs-kesl-prerm-fails": (lambda: debs.kesl(fail_prerm=True),),
 }
 SUDO_PASSWORD_LAYER = "sudo-password"  # sudoers: kops needs its password (no NOPASSWD)
+NO_SUDO_LAYER = "no-sudo"  # sudoers: no rule for kops, which cannot become root at all
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,17 @@ KINDS: dict[str, Kind] = {
             (SUDO_PASSWORD_LAYER, "pkgs-kesl"),
             description="like one_product; sudo asks for kops's password and the inventory "
             "references a wrong one",
+        ),
+        Kind(
+            SUDO_PASSWORD,
+            (SUDO_PASSWORD_LAYER, "pkgs-kesl"),
+            description="like one_product; sudo asks for kops's password and the inventory "
+            "references the right one",
+        ),
+        Kind(
+            NO_SUDO,
+            (NO_SUDO_LAYER, "pkgs-kesl"),
+            description="like one_product; kops is in no sudoers rule: it cannot become root",
         ),
         Kind(
             MACOS_CLEAN,

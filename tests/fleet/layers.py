@@ -9,6 +9,7 @@
   The packages' file lists then drop the line ``/opt``: a host's /opt is a mount point on a
   read-only root, so dpkg must not try to rmdir it when a purge leaves it empty (EROFS).
 - ``sudo-password``: sudoers where kops must give its password.
+- ``no-sudo``: sudoers with no rule for kops (its file only a comment): sudo refuses it.
 - ``macos-*``: the Mac tree, receipts, launchd state and shim commands of the macOS kinds
   (built by macos.py, without dpkg).
 
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from . import debs, macos
-from .kinds import PACKAGE_TEMPLATES, SUDO_PASSWORD_LAYER
+from .kinds import NO_SUDO_LAYER, PACKAGE_TEMPLATES, SUDO_PASSWORD_LAYER
 
 HERE = Path(__file__).resolve().parent
 LAUNCHER = HERE / "launcher.py"
@@ -184,6 +185,12 @@ def build_sudo_password_layer(root: Path) -> Path:
     return root
 
 
+def build_no_sudo_layer(root: Path) -> Path:
+    empty_layer(root)
+    _write(root / "etc" / "sudoers.d" / USER, f"# {USER} may not use sudo\n", 0o440)
+    return root
+
+
 def _append(dest: Path, source: Path, line: str, mode: int = 0o644, group: str = "root") -> None:
     text = source.read_text()
     if text and not text.endswith("\n"):
@@ -273,6 +280,8 @@ def build_template(name: str, layers_dir: Path, debs_dir: Path) -> Path:
 def build_layer(name: str, layers_dir: Path, debs_dir: Path) -> Path:
     if name == SUDO_PASSWORD_LAYER:
         return build_sudo_password_layer(layers_dir / name)
+    if name == NO_SUDO_LAYER:
+        return build_no_sudo_layer(layers_dir / name)
     if name in macos.LAYERS:
         return macos.build_layer(name, layers_dir / name)
     return build_template(name, layers_dir, debs_dir)

@@ -80,10 +80,11 @@ def test_detect_verify_and_remove_load_for_macos(playbooks: PlaybookSet) -> None
     remove = playbooks.playbook_for("macos", "remove")
     assert detect is not None and verify is not None and remove is not None
     assert [(s.id, s.readonly, s.become, s.parser) for s in detect.steps] == [
-        ("inventory", True, True, "macos_products")
+        ("privilege", True, False, "posix_privilege"),
+        ("inventory", True, True, "macos_products"),
     ]
     assert [(s.id, s.parser) for s in verify.steps] == [("verify", "macos_products")]
-    assert verify.steps[0].template == detect.steps[0].template
+    assert verify.steps[0].template == detect.steps[1].template
     assert [s.id for s in remove.steps] == ["uninstall", "unload", "forget", "files", "cleanup"]
     assert all(not s.readonly and s.become and s.exit_codes == "posix" for s in remove.steps)
 

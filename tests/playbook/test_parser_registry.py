@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from orchestrator.playbook.loader import load_playbooks
-from orchestrator.playbook.parsers import PARSERS, linux, macos, windows
+from orchestrator.playbook.parsers import PARSERS, PROBES, linux, macos, privilege, windows
 
 
 def test_each_name_resolves_to_the_function_of_its_platform_module() -> None:
@@ -24,7 +24,15 @@ def test_every_parser_a_builtin_playbook_names_is_registered() -> None:
         for step in playbook.steps
         if step.parser is not None
     }
-    assert named == set(PARSERS)
+    assert named == set(PARSERS) | set(PROBES)
+
+
+def test_each_probe_name_resolves_to_its_function() -> None:
+    assert dict(PROBES) == {
+        "posix_privilege": privilege.posix_privilege,
+        "windows_privilege": privilege.windows_privilege,
+    }
+    assert not set(PROBES) & set(PARSERS)  # a step's output is findings or a fact, never both
 
 
 def test_loading_the_playbooks_imports_no_platform_parser() -> None:

@@ -245,10 +245,11 @@ def test_playbooks_load_with_their_steps(playbooks: PlaybookSet) -> None:
     remove = playbooks.playbook_for("windows", "remove")
     assert detect is not None and verify is not None and remove is not None
     assert [(s.id, s.parser, s.readonly) for s in detect.steps] == [
-        ("inventory", "windows_detect", True)
+        ("privilege", "windows_privilege", True),
+        ("inventory", "windows_detect", True),
     ]
     assert [(s.id, s.template, s.parser) for s in verify.steps] == [
-        ("verify-inventory", detect.steps[0].template, "windows_detect")
+        ("verify-inventory", detect.steps[1].template, "windows_detect")
     ]
     assert [(s.id, s.for_each, s.exit_codes, s.readonly) for s in remove.steps] == [
         ("not-msi", "finding", None, False),
@@ -501,7 +502,7 @@ def test_detection_script_covers_the_catalog(playbooks: PlaybookSet) -> None:
         "secrets": {"uninstall_password": Secret("pw", "pw")},
         "uninstall_login": "KLAdmin",
     }
-    cmd = playbooks.renderer.render(detect.steps[0].template, ctx)
+    cmd = playbooks.renderer.render(detect.steps[1].template, ctx)
     text = cmd.text
     assert text == cmd.shown and "calc" not in text
     win = playbooks.catalog.platform("windows")
@@ -570,7 +571,7 @@ def test_catalog_values_reach_the_detection_script_only_as_data_lines(
     detect = playbooks.playbook_for("windows", "detect")
     assert detect is not None
     ctx = {"host": {"name": "ws1", "vars": {}}, "catalog": catalog, "secrets": {}}
-    text = playbooks.renderer.render(detect.steps[0].template, ctx).text
+    text = playbooks.renderer.render(detect.steps[1].template, ctx).text
     code, data = script_and_data(text)
     assert all(ln.startswith("kremove-data ") for ln in data)
     assert not [ln for ln in code if "calc" in ln]  # no value on any line cmd.exe runs

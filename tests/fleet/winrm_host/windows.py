@@ -309,7 +309,17 @@ class Machine:
         return 0
 
     def _p_whoami(self, cmd: Cmd, args: str, io: Io) -> int:
-        cmd.write(io.out, f"{self.state['computer_name'].lower()}\\{self.state['user']}\r\n")
+        words = [w.lower() for w in split_args(args)]
+        if "/groups" not in words:
+            cmd.write(io.out, f"{self.state['computer_name'].lower()}\\{self.state['user']}\r\n")
+            return 0
+        # /groups /fo csv [/nh]: the token's groups, as an administrator's elevated WinRM login
+        # or a standard user's has them (the only output format emulated).
+        rows = list(_GROUPS_ADMIN if self.state.get("administrator", True) else _GROUPS_USER)
+        if "/nh" not in words:
+            rows.insert(0, ("Group Name", "Type", "SID", "Attributes"))
+        for row in rows:
+            cmd.write(io.out, ",".join(f'"{field}"' for field in row) + "\r\n")
         return 0
 
     def _p_timeout(self, cmd: Cmd, args: str, io: Io) -> int:
@@ -779,3 +789,20 @@ class MsiLog:
             ln.replace("{t}", t).replace("{d}", d).replace("{s}", self.stamp) + "\r\n"
             for ln in self.lines
         )
+
+
+_ENABLED = "Mandatory group, Enabled by default, Enabled group"
+_GROUPS_USER = (
+    ("Everyone", "Well-known group", "S-1-1-0", _ENABLED),
+    ("BUILTIN\\Users", "Alias", "S-1-5-32-545", _ENABLED),
+    ("NT AUTHORITY\\NETWORK", "Well-known group", "S-1-5-2", _ENABLED),
+    ("NT AUTHORITY\\Authenticated Users", "Well-known group", "S-1-5-11", _ENABLED),
+    ("NT AUTHORITY\\NTLM Authentication", "Well-known group", "S-1-5-64-10", _ENABLED),
+    ("Mandatory Label\\Medium Mandatory Level", "Label", "S-1-16-8192", ""),
+)
+_GROUPS_ADMIN = (
+    *_GROUPS_USER[:1],
+    ("BUILTIN\\Administrators", "Alias", "S-1-5-32-544", f"{_ENABLED}, Group owner"),
+    *_GROUPS_USER[1:-1],
+    ("Mandatory Label\\High Mandatory Level", "Label", "S-1-16-12288", ""),
+)
