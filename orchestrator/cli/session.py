@@ -28,8 +28,9 @@ from orchestrator.engine import uninstall_passwords as passwords
 from orchestrator.engine.outcome import RunResult
 from orchestrator.errors import InputError
 from orchestrator.eventlog import EventLog, LogTargets
-from orchestrator.inventory import load_inventories, select
+from orchestrator.inventory import load_inventories, overrides, select
 from orchestrator.inventory.model import Host, Inventory
+from orchestrator.inventory.overrides import ConnectionDefaults
 from orchestrator.ledger import Ledger
 from orchestrator.ledger.paths import locate_ledger
 from orchestrator.playbook.loader import PlaybookSet
@@ -47,8 +48,16 @@ def open_vaults(files: Sequence[Path], ask: bool, vault_ids: Sequence[str]) -> N
     vault.register(vault.build_keyring(files, ask, vault_ids, prompt))
 
 
-def load(paths: Sequence[Path], limit: str | None) -> tuple[Inventory, list[Host]]:
+def load(
+    paths: Sequence[Path], limit: str | None, connection: ConnectionDefaults | None = None
+) -> tuple[Inventory, list[Host]]:
+    """The inventory and the selected hosts, with the command line's connection defaults (-u, -b,
+    -K ...) where the inventory says nothing (inventory/overrides.py)."""
+    if connection is not None:
+        connection.check(can_prompt=can_prompt())
     inv = load_inventories(list(paths))
+    if connection is not None:
+        inv = overrides.apply(inv, connection)
     return inv, select(inv, limit, Path.cwd())
 
 

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from orchestrator.engine import privilege
 from orchestrator.engine import status as st
 from orchestrator.engine.events import Event, ignore
 from orchestrator.engine.journal import StepJournal
@@ -26,6 +27,8 @@ from orchestrator.engine.steps import (
     PreparedStep,
     Restore,
     Reviewed,
+    drift,
+    failure,
     finding_key,
     package_residue,
     plan_steps,
@@ -35,14 +38,13 @@ from orchestrator.errors import PlaybookError, TransportError
 from orchestrator.ledger import Ledger
 from orchestrator.playbook.loader import PlaybookSet
 from orchestrator.playbook.model import Finding
-from orchestrator.playbook.parsers import PARSERS, ParseError
+from orchestrator.playbook.parsers import PARSERS, PROBES, ParseError
 from orchestrator.secrets import Redactor
 from orchestrator.transports.base import CommandResult, Deadline, Transport
 from orchestrator.transports.connector import Connector
 
 CONNECT_TIMEOUT = 30.0
 VERIFY_RESERVE = 60.0  # seconds kept for verification when a removal step times out
-STDERR_EXCERPT = 400
 
 # The steps and plans a host is sent live in engine/steps.py; these names stay importable from
 # here, where the CLI and the tests have always found them.
@@ -95,6 +97,7 @@ class HostDriver:
         self.findings: list[Finding] = []
         self.post: list[Finding] | None = None
         self.plan: list[PreparedStep] | None = None
+        self.verdict: privilege.Verdict | None = None  # from the privilege probe, once it ran
 
     # -- the state machine ----------------------------------------------------------------------
 
@@ -152,8 +155,9 @@ class HostDriver:
             transport.connect(deadline.sooner(CONNECT_TIMEOUT))
             self.findings = self._observe(transport, self.job.steps, deadline)
             installed = [f for f in self.findings if f.kind == "installed"]
-            if reviewed is not None and not self.run.allow_drift:
-                self._check_drift(reviewed, installed)
+            why = drift(reviewed, installed) if reviewed and not self.run.allow_drift else None
+            if why:
+                raise _Stop(st.SKIPPED, why)
             # A package removed but not purged (dpkg "config-files", e.g. a purge cut off) is not
             # installed, but a removal finishes the job.
             leftovers = [f for f in self.findings if package_residue(f)]
@@ -161,6 +165,7 @@ class HostDriver:
                 return st.CLEAN, None
             if self.run.mode == "detect":
                 return st.FOUND, None
+            self._require_privilege()
             plan = self._plan(installed + leftovers)
             if self.run.mode == "plan":
                 self.plan = plan
@@ -191,6 +196,9 @@ class HostDriver:
         transport = self.run.connector.for_host(self.job.host)
         try:
             transport.connect(deadline.sooner(CONNECT_TIMEOUT))
+            probes = [p for p in self.job.steps if p.step.parser in PROBES]
+            self._observe(transport, probes, deadline)
+            self._require_privilege()
             self._remove(transport, list(restore.steps), deadline)
             self.post = self._observe(transport, self.job.steps, deadline)
             now = {finding_key(f.to_dict()) for f in self.post if f.kind == "installed"}
@@ -206,19 +214,6 @@ class HostDriver:
         finally:
             transport.close()
 
-    def _check_drift(self, reviewed: Reviewed, installed: Sequence[Finding]) -> None:
-        now = tuple(sorted(finding_key(f.to_dict()) for f in installed))
-        if now != tuple(sorted(reviewed.findings)):
-
-            def show(keys: Sequence[tuple[str, str, str]]) -> str:
-                return ", ".join(f"{k[2] or k[0]} {k[1]}" for k in keys) or "nothing"
-
-            raise _Stop(
-                st.SKIPPED,
-                f"drifted: found {show(now)}, the reviewed plan had {show(reviewed.findings)}; "
-                "plan again or pass --allow-drift",
-            )
-
     def _observe(
         self, transport: Transport, steps: Sequence[PreparedStep], deadline: Deadline
     ) -> list[Finding]:
@@ -229,8 +224,10 @@ class HostDriver:
             if result.timed_out:
                 raise _Stop(st.TIMEOUT, f"step {prepared.ledger_id!r} passed its deadline")
             if result.exit_code != 0:
-                raise _Stop(st.FAILED, self._failure(prepared, result))
-            if prepared.step.parser:
+                raise _Stop(st.FAILED, failure(prepared, result))
+            if prepared.step.parser in PROBES:
+                self._learn(prepared, result)
+            elif prepared.step.parser:
                 if masked:  # a masked line may have named a product: never a false clean
                     raise _Stop(
                         st.FAILED,
@@ -242,6 +239,23 @@ class HostDriver:
                 except ParseError as exc:
                     raise _Stop(st.FAILED, f"step {prepared.ledger_id!r}: {exc}") from None
         return found
+
+    def _learn(self, prepared: PreparedStep, result: CommandResult) -> None:
+        """The privilege probe's answer: the host's verdict, recorded once per host and run."""
+        try:
+            fact = PROBES[str(prepared.step.parser)](result)
+        except ParseError as exc:
+            raise _Stop(st.FAILED, f"step {prepared.ledger_id!r}: {exc}") from None
+        if self.verdict is None:
+            self.verdict = privilege.decide(self.job.host, fact)
+            detail = {**fact.to_dict(), **self.verdict.to_dict()}
+            self.run.ledger.record_event(self.run.run_id, self.name, privilege.EVENT, detail)
+
+    def _require_privilege(self) -> None:
+        """Refuse, before any change, a host whose removal would fail for lack of privilege."""
+        verdict = self.verdict or privilege.unprobed(self.job.host)
+        if not verdict.ok:
+            raise _Stop(st.SKIPPED, verdict.refusal)
 
     def _plan(self, installed: Sequence[Finding]) -> list[PreparedStep]:
         """The removal steps for what was found, in catalog order, rendered in full."""
@@ -286,7 +300,7 @@ class HostDriver:
                 meaning = "failed"
                 break
             if meaning == "failed":
-                reason = self._failure(prepared, result)
+                reason = failure(prepared, result)
                 self._verify_after_failure(transport, deadline)
                 raise _Stop(st.FAILED, reason)
             reboot = reboot or meaning == "reboot"
@@ -336,8 +350,9 @@ class HostDriver:
         key = journal.sent(prepared)
         try:
             # The one place a command's secrets are put in: what was shown is what is sent.
+            become = step.become and (self.verdict or privilege.unprobed(self.job.host)).become
             result = transport.run(
-                prepared.command.text, deadline.sooner(step.timeout), become=step.become
+                prepared.command.text, deadline.sooner(step.timeout), become=become
             )
         except TransportError as exc:
             journal.failed(key, prepared, self.run.redactor.scrub(str(exc)))
@@ -363,11 +378,3 @@ class HostDriver:
         if stdout == result.stdout and stderr == result.stderr:
             return result, False
         return dataclasses.replace(result, stdout=stdout, stderr=stderr), True
-
-    def _failure(self, prepared: PreparedStep, result: CommandResult) -> str:
-        text = (result.stderr or result.stdout).strip()
-        excerpt = " | ".join(ln.strip() for ln in text.splitlines()[-4:] if ln.strip())
-        if len(excerpt) > STDERR_EXCERPT:
-            excerpt = "…" + excerpt[-STDERR_EXCERPT:]
-        code = "no exit status" if result.exit_code is None else f"exited {result.exit_code}"
-        return f"step {prepared.ledger_id!r} {code}" + (f": {excerpt}" if excerpt else "")
