@@ -16,7 +16,6 @@ import atexit
 import contextlib
 import json
 import os
-import re
 import secrets
 import signal
 import subprocess
@@ -32,6 +31,7 @@ import yaml
 
 from .certs import Pki, make_pki, pki_files
 from .kinds import KINDS
+from .machine_files import MachineFiles
 
 ADDRESS = "127.0.0.1"
 USER = "kops"
@@ -110,7 +110,9 @@ def _hex(password: str) -> str:
     return password.encode("utf-16-le").hex().upper()
 
 
-class WinrmFleet:
+class WinrmFleet(MachineFiles):
+    """A running WinRM test fleet; its hosts' state and logs are read as ``MachineFiles``."""
+
     def __init__(
         self,
         workdir: Path,
@@ -276,32 +278,8 @@ class WinrmFleet:
     def by_kind(self, kind: str) -> list[WinrmHost]:
         return [h for h in self.hosts if h.kind == kind]
 
-    def state(self, name: str) -> dict[str, Any]:
-        """The host's state as saved after its last command (registry, services, files...)."""
-        data: dict[str, Any] = json.loads(
-            (self.workdir / "hosts" / name / "state.json").read_text(encoding="utf-8")
-        )
-        return data
-
-    def products(self, name: str) -> dict[str, str]:
-        """Installed Uninstall entries: display name -> registry key (both views)."""
-        found = {}
-        for path, values in self.state(name)["registry"].items():
-            if "\\Uninstall\\" in path and "DisplayName" in values:
-                found[values["DisplayName"][1]] = path
-        return found
-
-    def kaspersky_products(self, name: str) -> dict[str, str]:
-        """Installed Kaspersky Uninstall entries: display name -> version (what status shows)."""
-        found = {}
-        for path, values in self.state(name)["registry"].items():
-            display, publisher, version = (
-                str(values.get(v, ["", ""])[1])
-                for v in ("DisplayName", "Publisher", "DisplayVersion")
-            )
-            if "\\Uninstall\\" in path and display and "Kaspersky" in f"{display} {publisher}":
-                found[display] = version
-        return found
+    def _machine_dir(self, name: str) -> Path:
+        return self.workdir / "hosts" / name
 
     def status(self) -> list[dict[str, Any]]:
         """One JSON-ready row per host: name, kind, address, port, running and the Kaspersky
@@ -318,24 +296,6 @@ class WinrmFleet:
             }
             for h in self.hosts
         ]
-
-    def log(self, name: str) -> list[dict[str, Any]]:
-        path = self.workdir / "hosts" / name / "commands.jsonl"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-
-    def commands_log(self, name: str) -> list[str]:
-        """Command lines the host received over WinRM, oldest first."""
-        return [e["command_line"] for e in self.log(name) if e["event"] == "command"]
-
-    def scripts(self, name: str) -> list[str]:
-        """Batch scripts written to the host (the text of each temporary .cmd file)."""
-        return [e["text"] for e in self.log(name) if e["event"] == "script"]
-
-    def printed(self, name: str) -> str:
-        """Everything the host's commands printed (stdout and stderr), for leak checks."""
-        return "".join(e["stdout"] + e["stderr"] for e in self.log(name) if e["event"] == "output")
 
     # -- inventory --------------------------------------------------------------------------------
 
@@ -452,14 +412,6 @@ class WinrmFleet:
     def clear_faults(self, name: str) -> None:
         """No more injected faults (a hanging or trickling answer stops); the state stays."""
         self._control({"op": "clear", "host": name})
-
-    def leftovers(self, name: str) -> list[str]:
-        """kremove's files on the host: its temporary scripts and msiexec logs (kremove-*)."""
-        return sorted(
-            p
-            for p in self.state(name)["files"]
-            if re.search(r"\\kremove-[^\\]*\.(cmd|log)$", p, re.IGNORECASE)
-        )
 
     def running(self) -> bool:
         if self._proc is not None:
