@@ -74,7 +74,10 @@ STATUS_STYLES: dict[Status, StatusStyle] = {
     HOSTKEY_REJECTED: StatusStyle("red", "#4a148c", "the host key did not match the pinned one"),
     TIMEOUT: StatusStyle("red", "#d84315", "a step ran out of time"),
     SKIPPED: StatusStyle(
-        "dim", "#616161", "not worked on: halted wave, closed window, or excluded"
+        "dim",
+        "#616161",
+        "not worked on: halted wave, closed window, excluded, or refused before any change "
+        "(missing privilege)",
     ),
     PLANNED: StatusStyle("cyan", "#1565c0", "dry run: would be removed"),
     RESTORED: StatusStyle("green", "#827717", "reinstalled by a rollback"),

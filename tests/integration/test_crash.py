@@ -110,8 +110,9 @@ def test_kill_and_resume(fleet: Fleet, tmp_path: Path) -> None:
                 [f"{x['step_id']}:{x['exit_code']}" for x in steps],
             )
             after = fleet.commands_log(h.name)[sent_before[h.name] :]
-            if after:
-                assert "dpkg-query" in after[0], (trial, h.name, after[0][:80])  # detect first
+            if after:  # detect first: who the login is (the privilege probe), then what is there
+                assert "sudo -n -l" in after[0], (trial, h.name, after[0][:80])
+                assert "dpkg-query" in after[1], (trial, h.name, after[1][:80])
             purged_again = {
                 product
                 for c in after

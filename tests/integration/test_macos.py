@@ -98,9 +98,13 @@ def test_detect_finds_kav_with_its_receipt_version_and_the_agent(
         assert kav["evidence"]["receipts"].split() == sorted(KAV_RECEIPTS)
         assert kav["evidence"]["launchd"] == "com.kaspersky.kav"  # root sees the system domain
         assert "/Applications/Kaspersky Anti-Virus For Mac.app" in kav["evidence"]["paths"]
-    for h in fleet.hosts:  # detection changed nothing and sent one command
+    for (
+        h
+    ) in fleet.hosts:  # detection changed nothing and sent the privilege probe, then one command
         assert fleet.kaspersky_receipts(h.name) == h.expected_receipts
-        assert len(fleet.commands_log(h.name)) == 1
+        probe, command = fleet.commands_log(h.name)
+        assert "sudo -n -l" in probe and not probe.startswith("sudo ")  # asked as the login
+        assert "pkgutil --pkgs" in command
 
 
 def test_every_host_ends_with_the_right_status(fleet: Fleet, first: dict[str, Any]) -> None:
@@ -129,6 +133,7 @@ def test_the_steps_run_in_catalog_order_through_sudo(
     name = fleet.by_kind("macos_kav")[0].name
     steps = [s for s in record["steps"] if s["host"] == name]
     assert [s["step_id"] for s in steps] == [
+        "privilege",
         "inventory",
         "uninstall:kav-mac",
         "uninstall:klnagent",
@@ -141,7 +146,7 @@ def test_the_steps_run_in_catalog_order_through_sudo(
         "verify",
     ]
     assert all(s["exit_code"] == 0 for s in steps)
-    assert [s["readonly"] for s in steps] == [True] + [False] * 8 + [True]
+    assert [s["readonly"] for s in steps] == [True, True] + [False] * 8 + [True]
     hosts = {h["host"]: h for h in record["hosts"]}
     assert hosts[name]["post_findings"] == []
     sent = fleet.commands_log(name)
@@ -189,5 +194,6 @@ def test_a_second_run_finds_every_host_clean_and_changes_nothing(
         if fleet.host(name).kind == "macos_uninstall_fails":
             continue
         new = fleet.commands_log(name)[count:]
-        assert len(new) == 1 and "pkgutil --pkgs" in new[0], (name, new)
-        assert "rm " not in new[0] and "--forget" not in new[0] and "bootout" not in new[0]
+        assert len(new) == 2 and "sudo -n -l" in new[0] and "pkgutil --pkgs" in new[1], (name, new)
+        for sent in new:
+            assert "rm " not in sent and "--forget" not in sent and "bootout" not in sent

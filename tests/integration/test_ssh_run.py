@@ -126,6 +126,7 @@ def test_the_ledger_holds_pre_state_steps_and_post_state(
     ]
     steps = [s for s in record["steps"] if s["host"] == several]
     assert [s["step_id"] for s in steps] == [
+        "privilege",
         "packages",
         "purge:kesl-gui",
         "purge:kesl",
@@ -135,7 +136,7 @@ def test_the_ledger_holds_pre_state_steps_and_post_state(
         "cleanup",
         "verify",
     ]
-    assert [s["readonly"] for s in steps] == [True] + [False] * 6 + [True]
+    assert [s["readonly"] for s in steps] == [True, True] + [False] * 6 + [True]
     assert all(s["exit_code"] == 0 for s in steps)
 
 
@@ -160,7 +161,7 @@ def test_a_second_run_finds_every_host_clean_and_changes_nothing(
         if fleet.host(name).kind in ("uninstall_fails", "wrong_sudo_password"):
             continue
         new = fleet.commands_log(name)[count:]
-        assert len(new) == 1 and "dpkg-query" in new[0], (name, new)
+        assert len(new) == 2 and "sudo -n -l" in new[0] and "dpkg-query" in new[1], (name, new)
 
 
 def test_run_without_yes_and_without_a_terminal_changes_nothing(
