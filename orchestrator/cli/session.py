@@ -56,6 +56,8 @@ def load(
     if connection is not None:
         connection.check(can_prompt=can_prompt())
     inv = load_inventories(list(paths))
+    for warning in inv.warnings:  # what the inventory says that kremove does not follow
+        err.print(f"[yellow]kremove: warning: {safe(warning)}[/]")
     if connection is not None:
         inv = overrides.apply(inv, connection)
     return inv, select(inv, limit, Path.cwd())

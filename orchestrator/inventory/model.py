@@ -61,8 +61,8 @@ class UninstallPassword:
 
 @dataclass(frozen=True)
 class Become:
-    """Privilege escalation on the host (sudo). ``auto``: the inventory and the command line said
-    nothing, so kremove becomes root where the login is not root and sudo lets it
+    """Privilege escalation on the host (sudo, su or doas). ``auto``: the inventory and the
+    command line said nothing, so kremove becomes root where the login is not root and sudo lets it
     (inventory/overrides.py, engine/privilege.py)."""
 
     enabled: bool = False
@@ -80,6 +80,8 @@ class WinrmSettings:
     scheme: str = "https"  # https | http
     cert_validation: bool = True
     ca_trust_path: str | None = None
+    cert_pem: str | None = None  # auth certificate: the client certificate file (PEM)
+    cert_key_pem: str | None = None  # and its key file (PEM, unencrypted, mode 0600)
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ class Host:
     winrm: WinrmSettings = field(default_factory=WinrmSettings)
     shell_type: str | None = None  # sh | cmd | powershell, when the inventory says so
     jump: str | None = None  # name of the inventory host to tunnel SSH through
+    # ProxyJump spec from Ansible's ssh args ("user@bastion:2222,next"), when no jump is named.
+    proxy_jump: str | None = None
     known_hosts: str | None = None  # an extra known_hosts file for this host's key
     # Per catalog product id, where its uninstall password is found; "*": every other product.
     uninstall_passwords: Mapping[str, UninstallPassword] = field(default_factory=dict)
@@ -129,6 +133,7 @@ class Host:
             "winrm": vars(self.winrm) if self.transport == "winrm" else None,
             "shell_type": self.shell_type,
             "jump": self.jump,
+            **({"proxy_jump": self.proxy_jump} if self.proxy_jump else {}),
             "known_hosts": self.known_hosts,
             "uninstall_passwords": {
                 product: entry.describe()
@@ -153,6 +158,8 @@ class Inventory:
     hosts: Mapping[str, Host]
     groups: Mapping[str, Group]
     sources: tuple[str, ...] = ()
+    # What the inventory says that kremove does not follow (ssh args ...), each said once.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     def digest(self) -> str:
         """SHA-256 over the canonical content, recorded with each run."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from orchestrator.errors import InventoryError
 from orchestrator.inventory.addresses import address_problem
+from orchestrator.inventory.ansible_vars import connection
 from orchestrator.inventory.model import Become, Group, Host, Inventory, WinrmSettings
 from orchestrator.inventory.raw import Owner, RawGroup, RawHost, RawInventory, Value
 from orchestrator.inventory.settings import show, uninstall_passwords
@@ -37,9 +38,10 @@ def resolve(raw: RawInventory) -> Inventory:
     order = {name: (_depth(name, parents, depths), name) for name in raw.groups}
     members = _members(raw)
     hosts = {}
+    warnings: list[str] = []
     for name, raw_host in raw.hosts.items():
         in_groups = sorted(_ancestors(members[name], parents) - {"all"}, key=order.__getitem__)
-        hosts[name] = _host(raw_host, in_groups, raw.groups)
+        hosts[name] = _host(raw_host, in_groups, raw.groups, warnings)
     _check_jumps(hosts)
     groups = {
         name: Group(
@@ -50,7 +52,8 @@ def resolve(raw: RawInventory) -> Inventory:
         )
         for name, group in raw.groups.items()
     }
-    return Inventory(hosts=hosts, groups=groups, sources=tuple(raw.files))
+    said = tuple(dict.fromkeys(warnings))
+    return Inventory(hosts=hosts, groups=groups, sources=tuple(raw.files), warnings=said)
 
 
 def _check_jumps(hosts: Mapping[str, Host]) -> None:
@@ -170,7 +173,9 @@ def _ancestors(direct: Iterable[str], parents: Mapping[str, set[str]]) -> set[st
     return found
 
 
-def _host(raw: RawHost, groups: list[str], raw_groups: Mapping[str, RawGroup]) -> Host:
+def _host(
+    raw: RawHost, groups: list[str], raw_groups: Mapping[str, RawGroup], warnings: list[str]
+) -> Host:
     layers = [raw_groups["all"].layer] if "all" in raw_groups else []
     if raw.defaults is not None:
         layers.append(raw.defaults)
@@ -180,14 +185,12 @@ def _host(raw: RawHost, groups: list[str], raw_groups: Mapping[str, RawGroup]) -
     for layer in [*layers, raw.layer]:
         settings.update(layer.settings)
         free.update(layer.vars)
-    get = _getter(settings)
+    # Templates evaluated, ssh args' jump, WinRM's implied scheme and auth (Ansible's meaning).
+    settings, free, implied, said = connection(raw.name, groups, settings, free)
+    warnings.extend(said)
+    get = _getter({**implied, **settings})
     transport = get("transport", "ssh")
-    winrm = WinrmSettings(
-        auth=get("winrm.auth", "ntlm"),
-        scheme=get("winrm.scheme", "https"),
-        cert_validation=get("winrm.cert_validation", True),
-        ca_trust_path=get("winrm.ca_trust_path", None),
-    )
+    winrm = _winrm(get)
     if transport == "winrm":
         _check_winrm(raw.name, winrm, settings)
     kind = kinds.KINDS[transport]
@@ -214,12 +217,24 @@ def _host(raw: RawHost, groups: list[str], raw_groups: Mapping[str, RawGroup]) -
         winrm=winrm,
         shell_type=get("shell_type", None),
         jump=get("jump", None),
+        proxy_jump=get("proxy_jump", None),
         known_hosts=get("known_hosts", None),
         uninstall_passwords=uninstall_passwords(settings),
         groups=tuple(groups),
         vars={key: value.value for key, value in free.items()},
         source=str(raw.origin),
         given=frozenset(settings),
+    )
+
+
+def _winrm(get: Callable[[str, Any], Any]) -> WinrmSettings:
+    return WinrmSettings(
+        auth=get("winrm.auth", "ntlm"),
+        scheme=get("winrm.scheme", "https"),
+        cert_validation=get("winrm.cert_validation", True),
+        ca_trust_path=get("winrm.ca_trust_path", None),
+        cert_pem=get("winrm.cert_pem", None),
+        cert_key_pem=get("winrm.cert_key_pem", None),
     )
 
 

@@ -86,6 +86,34 @@ def _choice(what: str, choices: tuple[str, ...], aliases: Mapping[str, str] | No
     return check
 
 
+WINRM_AUTH_ALIASES = {"plaintext": "basic", "ssl": "basic"}
+WINRM_EXTRAS = ("kerberos", "credssp")  # optional dependencies: kremove[kerberos], [credssp]
+
+
+def winrm_auth(value: Any, fail: Fail) -> str:
+    """One authentication, or Ansible's list of them to try (``ntlm,kerberos`` or a YAML list):
+    the first kremove supports whose optional dependency is installed (else the first it
+    supports, whose missing dependency the connection check names)."""
+    items = value if isinstance(value, list) else str(value).split(",")
+    words = [as_text(item, fail).lower() for item in items if str(item).strip()]
+    known = [WINRM_AUTH_ALIASES.get(word, word) for word in words]
+    known = [word for word in known if word in WINRM_AUTHS]
+    if not known:
+        raise fail(f"unknown winrm auth {show(value)}; use one of: {', '.join(WINRM_AUTHS)}")
+    if len(known) > 1:
+        usable = [word for word in known if word not in WINRM_EXTRAS or _installed(word)]
+        return (usable or known)[0]
+    return known[0]
+
+
+def _installed(auth: str) -> bool:
+    import winrm.transport
+
+    return bool(
+        winrm.transport.HAVE_KERBEROS if auth == "kerberos" else winrm.transport.HAVE_CREDSSP
+    )
+
+
 # Transport names and their other spellings (Ansible's paramiko, smart) come from the table of
 # transports; plaintext and ssl are pywinrm's names for Basic authentication.
 CHECKS: Mapping[str, Check] = {
@@ -103,10 +131,12 @@ CHECKS: Mapping[str, Check] = {
     "become.enabled": as_bool,
     "become.user": as_text,
     "become.method": _choice("become method", BECOME_METHODS),
-    "winrm.auth": _choice("winrm auth", WINRM_AUTHS, {"plaintext": "basic", "ssl": "basic"}),
+    "winrm.auth": winrm_auth,
     "winrm.scheme": _choice("winrm scheme", WINRM_SCHEMES),
     "winrm.cert_validation": as_bool,
     "winrm.ca_trust_path": as_text,
+    "winrm.cert_pem": as_text,
+    "winrm.cert_key_pem": as_text,
 }
 
 

@@ -3,8 +3,9 @@
 The inventory is explicit and wins. ``~/.ssh/config`` (matched against the address kremove would
 dial, as ``ssh ADDRESS`` would) fills in what the inventory left at its default: HostName when the
 address is just the host's name, Port when it is 22, User, IdentityFile, and ProxyJump when the
-inventory names no ``jump``. A ProxyJump hop that is not an inventory host is reached with its own
-``~/.ssh/config`` settings, else the target's user and key.
+inventory names no ``jump`` and its ssh arguments no ProxyJump (``Host.proxy_jump``, from
+Ansible's ``ansible_ssh_common_args``). A ProxyJump hop that is not an inventory host is reached
+with its own ``~/.ssh/config`` settings, else the target's user and key.
 
 Nothing in the config runs: a lookup that would run a ``Match exec`` command is refused (an input
 error naming the config line), and only host names and IP addresses are looked up at all.
@@ -147,7 +148,7 @@ def route(host: Host, inventory: Mapping[str, Host], config: SshConfig) -> Route
     hops: list[Endpoint] = []
     seen = {host.name}
     target = _endpoint(host, config)
-    jump_spec = host.jump or _proxyjump(host, config)
+    jump_spec = host.jump or host.proxy_jump or _proxyjump(host, config)
     current: str | None = jump_spec
     via_inventory = host.jump is not None
     owner = host
@@ -164,7 +165,7 @@ def route(host: Host, inventory: Mapping[str, Host], config: SshConfig) -> Route
             seen.add(jump_host.name)
             hops.insert(0, _endpoint(jump_host, config))
             owner = jump_host
-            current = jump_host.jump or _proxyjump(jump_host, config)
+            current = jump_host.jump or jump_host.proxy_jump or _proxyjump(jump_host, config)
             via_inventory = jump_host.jump is not None
             continue
         # ProxyJump: "a,b,c" means a first; an inventory name is used as that host.
@@ -214,6 +215,7 @@ def _adhoc(spec: str, owner: Host, config: SshConfig) -> Endpoint:
         user=user or found.get("user") or owner.user,
         key_file=(found.get("identityfile") or [owner.key_file])[0],
         jump=None,
+        proxy_jump=None,
         source=str(config.path or ""),  # what is wrong with it is in the ssh config
     )
     return _endpoint(synthetic, SshConfig(None))

@@ -106,7 +106,6 @@ def test_file_lookup_resolves_as_ansible_does_without_a_playbook(
         "{{ lookup('pipe', 'cat /etc/shadow') }}",
         "{{ lookup('env', 'PW', default='x') }}",
         "{{ query('env', 'PW') }}",
-        "{{ vault_password }}",
         "prefix{{ lookup('env', 'PW') }}",
         "{{ lookup('env', 'PW') }}{{ lookup('env', 'PW2') }}",
         "{% if true %}x{% endif %}",

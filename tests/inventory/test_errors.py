@@ -123,7 +123,7 @@ CASES = [
     ("pl.csv", "name,platform\nh1,AIX\n", ["pl.csv:2:", "unknown platform 'AIX'"]),
     (
         "b.ini",
-        "[w]\nh1 ansible_become_method=su\n",
+        "[w]\nh1 ansible_become_method=pbrun\n",
         ["b.ini:2:", "field 'ansible_become_method'", "sudo"],
     ),
     ("b.yml", "hosts:\n  a: {become: maybe}\n", ["b.yml:2:", "field 'become'", "true or false"]),
