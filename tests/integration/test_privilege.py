@@ -23,6 +23,7 @@ import pytest
 
 from tests.cli_runner import KREMOVE, cli_env, kremove
 from tests.fleet.fleet import SUDO_PASSWORD_ENV, Fleet
+from tests.fleet.winrm_host import WinrmFleet
 
 KINDS = {"one_product": 1, "sudo_password": 1, "no_sudo": 1}
 CHANGING = ("dpkg --purge", "rm -rf", "rmdir")
@@ -230,3 +231,26 @@ def no_secret(fleet: Fleet, home: Path, *texts: str) -> None:
     assert len(written) > 2  # the ledger and its WAL at least
     assert not [t for t in texts if password in t]
     assert not [b for b in written if password.encode() in b]
+
+
+def test_a_winrm_login_that_is_no_administrator_is_refused_before_any_change(
+    winrm_fleet_factory: Callable[..., WinrmFleet], tmp_path: Path
+) -> None:
+    windows = winrm_fleet_factory({"kes_and_agent": 1, "not_admin": 1})
+    inventory = windows.write_inventory(tmp_path / "windows.yml")
+    planned = kremove("plan", "-i", str(inventory), "--json", home=tmp_path, env=windows.env)
+    hosts = {windows.host(h["host"]).kind: h for h in json.loads(planned.stdout)["hosts"]}
+    admin, user = hosts["kes_and_agent"], hosts["not_admin"]
+    assert admin["status"] == "planned" and admin["privilege"]["access"] == "admin"
+    assert admin["privilege"]["shown"].startswith("administrator (login ")
+    assert user["status"] == "skipped" and user["steps"] == []
+    assert "is not an elevated administrator (not a member of Administrators)" in user["reason"]
+    done = kremove("run", "-i", str(inventory), "--yes", "--json", home=tmp_path, env=windows.env)
+    assert done.returncode == 1, done.stderr
+    ran = {windows.host(h["host"]).kind: h["status"] for h in json.loads(done.stdout)["hosts"]}
+    assert ran == {"kes_and_agent": "removed", "not_admin": "skipped"}
+    refused = windows.by_kind("not_admin")[0].name
+    removed = windows.by_kind("kes_and_agent")[0].name
+    assert [s for s in windows.scripts(removed) if "msiexec" in s.lower()]
+    assert not [s for s in windows.scripts(refused) if "msiexec" in s.lower()]
+    assert len(windows.kaspersky_products(refused)) == 2  # KES and the agent, still there
