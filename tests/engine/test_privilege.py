@@ -5,16 +5,12 @@ inventory said nothing and sudo -n works."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from orchestrator.engine import runner
 from orchestrator.engine.privilege import Verdict, decide, unprobed
 from orchestrator.inventory.model import Become, Host, SecretRef
 from orchestrator.ledger import Ledger
-from orchestrator.playbook.loader import PlaybookSet, load_playbooks
+from orchestrator.playbook.loader import PlaybookSet
 from orchestrator.playbook.parsers.privilege import Privilege
 from orchestrator.transports.base import CommandResult, Deadline, Transport
 from tests.engine.fakes import (
@@ -112,17 +108,6 @@ def fleet() -> Recording:
         return FakeHost([(PROBE, [Reply(probe)]), (DETECT, [Reply(KESL), Reply(NOTHING)])])
 
     return Recording({"sudoer": host(NOPASSWD), "needs-pw": host(PASSWORD)})
-
-
-@pytest.fixture(scope="module")
-def playbooks() -> PlaybookSet:
-    return load_playbooks()
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger.open(tmp_path / "ledger.db") as book:
-        yield book
 
 
 def automatic(hosts: list[Host]) -> list[Host]:

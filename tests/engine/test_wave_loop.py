@@ -11,9 +11,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,24 +22,13 @@ from orchestrator.engine.outcome import RunResult, Stop
 from orchestrator.engine.waves import Window
 from orchestrator.errors import WindowClosed
 from orchestrator.ledger import Ledger
-from orchestrator.playbook.loader import PlaybookSet, load_playbooks
+from orchestrator.playbook.loader import PlaybookSet
 from tests.engine.fakes import DETECT, PROBE, WAIT, FakeFleet, FakeHost, clean, failing, installed
 from tests.engine.fakes import unreachable as down
 
 INFO = runner.RunInfo(
     operator="tester@example", command_line="kremove run", inventory_digest="0" * 64
 )
-
-
-@pytest.fixture(scope="module")
-def playbooks() -> PlaybookSet:
-    return load_playbooks()
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    with Ledger.open(tmp_path / "ledger.db") as book:
-        yield book
 
 
 def run(fleet: FakeFleet, ledger: Ledger, playbooks: PlaybookSet, **options: Any) -> RunResult:
