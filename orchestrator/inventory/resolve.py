@@ -46,7 +46,7 @@ def resolve(raw: RawInventory) -> Inventory:
     groups = {
         name: Group(
             name=name,
-            hosts=tuple(h for h in raw.hosts if name in members[h]),
+            hosts=_group_hosts(group, raw, members),
             children=tuple(group.children),
             vars={key: value.value for key, value in group.layer.vars.items()},
         )
@@ -151,6 +151,15 @@ def _depth(name: str, parents: Mapping[str, set[str]], depths: dict[str, int]) -
         above = [_depth(p, parents, depths) for p in parents[name] if p != "all"]
         depths[name] = 0 if name == "all" else 1 + max(above, default=0)
     return depths[name]
+
+
+def _group_hosts(
+    group: RawGroup, raw: RawInventory, members: Mapping[str, set[str]]
+) -> tuple[str, ...]:
+    """In the order the group lists them where it lists them all (Ansible's order, which
+    --limit 'group[0]' indexes); else, hosts naming their own groups, in definition order."""
+    defined = tuple(name for name in raw.hosts if group.name in members[name])
+    return tuple(group.hosts) if len(group.hosts) == len(defined) else defined
 
 
 def _members(raw: RawInventory) -> dict[str, set[str]]:
