@@ -23,8 +23,7 @@ BALANCED = re.compile(r"(?:[^\[\]]|\[[^\]]*\])*")
 NAME_RANGE = r"\[(?:[a-z]:[a-z]|[0-9]+:[0-9]+)(?::[0-9]+)?\]"
 LABEL = rf"(?:\w|{NAME_RANGE})(?:[\w-]|{NAME_RANGE})*(?<![_-])"
 HOST_NAME = re.compile(rf"{LABEL}(?:\.{LABEL})*", re.IGNORECASE)
-HEX_RANGE = re.compile(r"\[[0-9a-f]+:[0-9a-f]+(?::[0-9]+)?\]", re.IGNORECASE)
-HEX = r"(?:[0-9a-f]{1,4}|~)"  # ~ stands for a hex range once HEX_RANGE has replaced it
+HEX = r"(?:[0-9a-f]{1,4}|\[[0-9a-f]+:[0-9a-f]+(?::[0-9]+)?\])"  # or a range of them
 # ansible-core's IPv6 expression anchors only its first alternative's start and its last's end,
 # so the others match a prefix: "fe80::1:!fe80::2" is one (unmatchable) term, not two.
 IPV6_START = re.compile(
@@ -88,8 +87,7 @@ def _one_host(text: str) -> bool:
             text = match.group(1)
     if HOST_NAME.fullmatch(text):
         return True
-    plain = HEX_RANGE.sub("~", text)
-    return bool(IPV6_START.match(plain) or IPV6_WHOLE.fullmatch(plain))
+    return bool(IPV6_START.match(text) or IPV6_WHOLE.fullmatch(text))
 
 
 def subscript(term: str) -> tuple[str, Subscript | None]:

@@ -70,8 +70,14 @@ def test_random_patterns_select_what_ansible_selects(ini: Site, pattern: str) ->
         assert listed.refused or "past the end" in got, got
 
 
-@MANY
-@given(text=st.text(alphabet="ab:f0129,[]!&~ .*", min_size=1, max_size=24))
+# Pieces of IPv6 addresses, ranges and patterns, joined by colons: where ansible-core's address
+# rules decide whether a colon separates terms.
+PIECES = ["2001", "db8", "0", "ffff", "1", "", "[1:3]", "[a:f]", "1.2.3.4", "web", "!db", "*", "22"]
+COLON_JOINED = st.lists(st.sampled_from(PIECES), min_size=1, max_size=10).map(":".join)
+
+
+@settings(MANY, max_examples=600)
+@given(text=st.one_of(st.text(alphabet="ab:f0129,[]!&~ .*", min_size=1, max_size=24), COLON_JOINED))
 def test_random_strings_split_as_ansible_splits_them(ini: Site, text: str) -> None:
     terms = ini.ansible(text).terms
     try:
