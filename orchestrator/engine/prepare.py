@@ -32,6 +32,7 @@ def template_context(
             "name": host.name,
             "address": host.address,
             "platform": host_platform(host),
+            "become_method": host.become.method,  # the privilege probe checks that tool
             "vars": dict(host.vars),
         },
         "catalog": playbooks.catalog,

@@ -2,7 +2,9 @@
 
 Removal needs root (Windows: an elevated administrator). Where the login is not root and the
 inventory and the command line say nothing about become, kremove becomes root with sudo when
-``sudo -n`` lets it, as Ansible sites expect (their become lives in the playbook); where the
+``sudo -n`` lets it, as Ansible sites expect (their become lives in the playbook). With become
+method su or doas the probe asks that tool instead (su always wants the password of the user
+it becomes; doas -n tells a rule with nopass from one that wants a password); where the
 privilege is missing, the host is refused before any change, with the setting that fixes it.
 The same verdict is what ``plan`` shows, so a plan never promises a removal the run refuses.
 """
@@ -22,13 +24,17 @@ _PASSWORD_HINT = (
     "pass -K (or --become-password-file FILE) or set ansible_become_password "
     "(kremove YAML: become: {password_env: VAR})"
 )
-_LOGIN_HINT = "log in as root or as a user sudo lets become root (-u USER, ansible_user)"
+
+
+def _login_hint(method: str) -> str:
+    return f"log in as root or as a user {method} lets become root (-u USER, ansible_user)"
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """``ok``: a removal can run; ``become``: its become steps go through sudo; ``shown``: what
-    plan prints ("root", "sudo (passwordless, automatic)", "MISSING: …")."""
+    """``ok``: a removal can run; ``become``: its become steps go through the become method;
+    ``shown``: what plan prints ("root", "sudo (passwordless, automatic)", "su (password from
+    -K)", "MISSING: …")."""
 
     ok: bool
     become: bool
@@ -85,8 +91,10 @@ def _judge(host: Host, probe: Privilege) -> _Judged:
 
 
 def _sudo(host: Host, probe: Privilege) -> _Judged:
-    """A login that is not root: what sudo, and the settings about it, make of it."""
+    """A login that is not root: what its become method (sudo, su, doas), and the settings
+    about it, make of it."""
     become = host.become
+    method = become.method
     not_root = f"login '{probe.login}' is not root"
     if host.transport not in SUDO_TRANSPORTS:
         return False, False, f"{not_root} and {host.transport} has no become"
@@ -95,7 +103,14 @@ def _sudo(host: Host, probe: Privilege) -> _Judged:
             False,
             False,
             f"{not_root} and the inventory turns become off; set become: true "
-            f"(ansible_become=true) or {_LOGIN_HINT}",
+            f"(ansible_become=true) or {_login_hint(method)}",
+        )
+    if host.transport == "local" and method != "sudo":
+        return (
+            False,
+            False,
+            f"{not_root} and the local transport becomes root with sudo only, not {method}; "
+            "run kremove as root",
         )
     if become.user != "root":
         return (
@@ -105,28 +120,27 @@ def _sudo(host: Host, probe: Privilege) -> _Judged:
             "user to root (--become-user root, ansible_become_user=root)",
         )
     if probe.access == "nopasswd":
-        return (
-            True,
-            True,
-            "sudo (passwordless, automatic)" if become.auto else "sudo (passwordless)",
-        )
+        automatic = ", automatic" if become.auto else ""
+        return True, True, f"{method} (passwordless{automatic})"
     if probe.access == "password":
         return _with_password(host, not_root)
     why = (
-        "the host has no sudo" if probe.access == "missing" else f"sudo refuses it: {probe.detail}"
+        f"the host has no {method}"
+        if probe.access == "missing"
+        else f"{method} refuses it: {probe.detail}"
     )
-    return False, False, f"{not_root} and {why}; {_LOGIN_HINT}"
+    return False, False, f"{not_root} and {why}; {_login_hint(method)}"
 
 
 def _with_password(host: Host, not_root: str) -> _Judged:
     ref = host.become.password
+    method = host.become.method
     if ref is None:
-        return (
-            False,
-            False,
-            f"{not_root} and sudo -n wants a password (or sudo does not allow this login) — "
-            + _PASSWORD_HINT,
-        )
+        wants = {
+            "su": "su asks for the password of the user it becomes",
+            "doas": "doas -n wants a password",
+        }.get(method, "sudo -n wants a password (or sudo does not allow this login)")
+        return False, False, f"{not_root} and {wants} — " + _PASSWORD_HINT
     if host.transport == "local":
         return (
             False,
@@ -138,4 +152,4 @@ def _with_password(host: Host, not_root: str) -> _Judged:
         source = "-K" if ref.prompt else "--become-password-file"
     else:
         source = "the inventory's " + ref.describe()
-    return True, True, f"sudo (password from {source})"
+    return True, True, f"{method} (password from {source})"

@@ -82,21 +82,71 @@ class BoundedOutput:
         return head + tail
 
 
-def become_command(
-    command: str, user: str, *, prompt: str | None = None, marker: str | None = None
-) -> str:
-    """Wrap ``command`` for sudo.
+# Where root's commands are, first on PATH after su or doas (Debian's sudo secure_path).
+ROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-    Without ``prompt``, ``sudo -n`` never asks for a password and fails at once if it needs one.
-    With it, ``sudo -S`` shows ``prompt`` on stderr and reads the password from stdin. ``marker``,
-    printed on stdout before the command runs, tells the caller that sudo let it through (and
-    that what follows on stdin is the command's).
+
+def become_command(
+    command: str,
+    user: str,
+    *,
+    method: str = "sudo",
+    prompt: str | None = None,
+    marker: str | None = None,
+) -> str:
+    """Wrap ``command`` for the become ``method`` (sudo, su or doas).
+
+    sudo: without ``prompt``, ``sudo -n`` never asks for a password and fails at once if it
+    needs one; with it, ``sudo -S`` shows ``prompt`` on stderr and reads the password from stdin.
+    doas: without ``prompt``, ``doas -n``. su, and doas with a password (``prompt`` given, its
+    value unused), read the password from a terminal only: the command is for a pseudo-terminal
+    (``on_terminal``). ``marker``, printed on stdout before the command runs, tells the caller
+    that the password was taken (and that what follows is the command's).
     """
     import shlex
 
-    flag = f"-S -p {shlex.quote(prompt)}" if prompt is not None else "-n"
     inner = f"echo {shlex.quote(marker)}; {command}" if marker else command
-    return f"sudo {flag} -H -u {shlex.quote(user)} -- /bin/sh -c {shlex.quote(inner)}"
+    as_user = shlex.quote(user)
+    if method == "doas" and prompt is None:
+        return f"doas -n -u {as_user} -- /bin/sh -c {shlex.quote(inner)}"
+    if method in ("su", "doas"):
+        return on_terminal(command, user, method, marker or "kremove-become")
+    flag = f"-S -p {shlex.quote(prompt)}" if prompt is not None else "-n"
+    return f"sudo {flag} -H -u {as_user} -- /bin/sh -c {shlex.quote(inner)}"
+
+
+def on_terminal(command: str, user: str, method: str, marker: str) -> str:
+    """``command`` through su or doas on a pseudo-terminal, where they ask for the password.
+
+    Once become, the root shell turns off the terminal's echo and CR/LF translation, puts the
+    system directories first on PATH (as sudo's secure_path; su keeps the login's PATH), prints
+    ``marker`` and runs ``command`` as sudo would: stdin from /dev/null, stdout and stderr to
+    private temporary files (no terminal, so no colours or prompts), printed afterwards with
+    ``\n<marker>-stderr`` between them (``split_terminal`` takes them apart). LC_ALL=C: su's
+    prompt and refusal in English.
+    """
+    import shlex
+
+    err = shlex.quote(f"{marker}-stderr")
+    inner = (
+        "stty -echo -onlcr 2>/dev/null; o=$(mktemp) && e=$(mktemp) || exit 125; "
+        "trap 'rm -f \"$o\" \"$e\"' EXIT; trap 'exit 129' HUP INT TERM; "
+        f"PATH={ROOT_PATH}:$PATH; export PATH; echo {shlex.quote(marker)}; "
+        f'/bin/sh -c {shlex.quote(command)} >"$o" 2>"$e" </dev/null; r=$?; '
+        f'cat "$o"; printf \'\\n%s\\n\' {err}; cat "$e"; exit $r'
+    )
+    as_user = shlex.quote(user)
+    if method == "su":
+        return f"LC_ALL=C su {as_user} -c {shlex.quote(inner)}"
+    return f"LC_ALL=C doas -u {as_user} -- /bin/sh -c {shlex.quote(inner)}"
+
+
+def split_terminal(text: str, marker: str) -> tuple[str, str]:
+    """What ``on_terminal``'s command printed after ``marker``: (stdout, stderr)."""
+    at = text.rfind(f"\n{marker}-stderr\n")
+    if at < 0:
+        return text, ""
+    return text[:at], text[at + len(marker) + len("-stderr") + 2 :]
 
 
 class Transport(ABC):

@@ -219,7 +219,7 @@ class SshTransport(Transport):
         chan = session.chan
         with armed(deadline.at, chan.close) as dog:
             try:
-                chan.exec_command(command)
+                session.start(command)  # on a pseudo-terminal for su / doas with a password
                 session.drain()
             except (SSHException, EOFError, OSError) as exc:
                 if not dog.fired:

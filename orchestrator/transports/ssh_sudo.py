@@ -1,13 +1,19 @@
-"""Running one command on an SSH channel, through sudo when the step asks for it.
+"""Running one command on an SSH channel, through sudo, su or doas when the step asks for it.
 
 With become, the command is wrapped (``become_command``) to print a marker made for this
-command first: until the marker arrives, what comes back is sudo's (its password prompt, which
-is answered once, or its refusal); after it, the command's own output. Stdin is sent only once
-the command has started, so the sudo password and the command's input never mix.
+command first: until the marker arrives, what comes back is the become tool's (its password
+prompt, which is answered once, or its refusal); after it, the command's own output. Stdin is
+sent only once the command has started, so the password and the command's input never mix.
+
+su, and doas with a password, read the password from a terminal only (as Ansible, kremove asks
+for a pseudo-terminal on the channel and answers the prompt it sees there, never putting the
+password on a command line); the command's stdout and stderr then come back on the one terminal
+stream and are taken apart at a second marker (``on_terminal``).
 """
 
 from __future__ import annotations
 
+import re
 import secrets as _random
 import selectors
 from dataclasses import dataclass
@@ -16,9 +22,17 @@ import paramiko
 
 from orchestrator.errors import AuthError
 from orchestrator.inventory.model import Host
-from orchestrator.transports.base import BoundedOutput, CommandResult, become_command
+from orchestrator.transports.base import (
+    BoundedOutput,
+    CommandResult,
+    become_command,
+    split_terminal,
+)
 
 READ_CHUNK = 65536
+# A password prompt at the end of what a terminal showed: su's "Password: " (LC_ALL=C), doas's
+# "doas (kops@host) password: ", and the localized forms Ansible's su plugin knows end the same.
+TERMINAL_PROMPT = re.compile(rb"(?i)password ?(?::|\xef\xbc\x9a) ?\Z")
 
 
 @dataclass(frozen=True)
@@ -28,17 +42,21 @@ class Wrapped:
     command: str
     marker: str | None = None
     prompt: str | None = None
+    terminal: bool = False  # su / doas with a password: a pseudo-terminal, prompt seen on stdout
 
 
 def wrap(command: str, host: Host, *, become: bool, with_password: bool) -> Wrapped:
-    """The command to send for ``host``: through sudo when asked and the inventory enables it."""
+    """The command to send for ``host``: through its become method (sudo, su, doas) when asked
+    and the inventory enables it."""
     if not (become and host.become.enabled):
         return Wrapped(command)
     token = _random.token_hex(8)
     marker = f"kremove-become-{token}"
+    method = host.become.method
     prompt = f"[kremove-sudo-{token}]" if with_password else None
-    wrapped = become_command(command, host.become.user, prompt=prompt, marker=marker)
-    return Wrapped(wrapped, marker, prompt)
+    wrapped = become_command(command, host.become.user, method=method, prompt=prompt, marker=marker)
+    terminal = method == "su" or (method == "doas" and with_password)
+    return Wrapped(wrapped, marker, None if terminal else prompt, terminal)
 
 
 class Session:
@@ -53,8 +71,11 @@ class Session:
     ) -> None:
         self.chan = chan
         self.stdin = stdin or b""
+        self.wrapped = wrapped
         self.marker = wrapped.marker.encode() + b"\n" if wrapped.marker else None
         self.prompt = wrapped.prompt.encode() if wrapped.prompt else None
+        self.terminal = wrapped.terminal
+        self.wants_password = False  # a terminal asked for a password kremove does not have
         self.password = password
         self.out = BoundedOutput()
         self.err = BoundedOutput()
@@ -70,6 +91,19 @@ class Session:
     def truncated(self) -> bool:
         return bool(self.out.dropped or self.err.dropped)
 
+    def start(self, command: str) -> None:
+        """Start ``command`` on the channel, on a pseudo-terminal where the become tool reads
+        the password from one (the caller holds the deadline's watchdog over this)."""
+        if self.terminal:
+            self.chan.get_pty(term="dumb", width=0, height=0)
+        self.chan.exec_command(command)
+
+    def texts(self) -> tuple[str, str]:
+        """The command's stdout and stderr."""
+        if self.terminal and self.became and self.wrapped.marker:
+            return split_terminal(self.out.text(), self.wrapped.marker)
+        return self.out.text(), self.err.text()
+
     def drain(self) -> None:
         chan = self.chan
         if self.became:
@@ -79,7 +113,7 @@ class Session:
         try:
             while True:
                 self._read_ready()
-                if self.wrong_password:
+                if self.wrong_password or self.wants_password:
                     return
                 if chan.closed or (chan.eof_received and chan.exit_status_ready()):
                     self._read_ready()
@@ -92,9 +126,13 @@ class Session:
             self.done = True
             self.exit_code = chan.recv_exit_status()
         if not self.became:
-            # The command never started: what sudo said (without the prompt) is the error output.
+            # The command never started: what the become tool said (without the prompt) is the
+            # error output (on a terminal: all of it came on stdout).
             self.err.feed(self._without_prompt(self._pre_err))
-            self.out.feed(bytes(self._pre_out))
+            if self.terminal:
+                self.err.feed(bytes(self._pre_out))
+            else:
+                self.out.feed(bytes(self._pre_out))
 
     def _read_ready(self) -> None:
         chan = self.chan
@@ -114,6 +152,8 @@ class Session:
             else:
                 self._pre_out += data
                 self._check_marker()
+                if not self.became and self.terminal:
+                    self._answer_terminal()
 
     def _answer_prompt(self) -> None:
         if self.prompt is None or self.password is None:
@@ -125,6 +165,20 @@ class Session:
                 return
             self._prompts_answered += 1
             self.chan.sendall((self.password + "\n").encode())
+
+    def _answer_terminal(self) -> None:
+        """su's or doas's password prompt on the terminal: answered once; asked again, the
+        password was refused; asked without a password to give, the run says so."""
+        if TERMINAL_PROMPT.search(bytes(self._pre_out)) is None:
+            return
+        if self.password is None:
+            self.wants_password = True
+        elif self._prompts_answered >= 1:
+            self.wrong_password = True
+        else:
+            self._prompts_answered += 1
+            self.chan.sendall((self.password + "\n").encode())
+            self._pre_out.clear()  # a second prompt is a new one
 
     def _check_marker(self) -> None:
         assert self.marker is not None
@@ -142,46 +196,62 @@ class Session:
         return bytes(data).replace(self.prompt, b"") if self.prompt is not None else bytes(data)
 
     def _send_stdin(self) -> None:
+        if self.terminal:  # the command's stdin is /dev/null; a terminal has no end of input
+            return
         if self.stdin:
             self.chan.sendall(self.stdin)
         self.chan.shutdown_write()
 
 
 def password_refused(host: Host) -> AuthError:
-    """The error for sudo asking again: it refused the become password."""
+    """The error for the become tool asking again: it refused the become password."""
     return AuthError(
-        f"host {host.name!r}: sudo refused the become password "
+        f"host {host.name!r}: {host.become.method} refused the become password "
         f"(as {host.become.user}); check the inventory's become password reference"
     )
 
 
 def sudo_failure(host: Host, session: Session) -> AuthError | None:
-    """The error for a command that sudo never started, None when it went through."""
+    """The error for a command that the become tool never started, None when it went through."""
     if session.became:
         return None
+    method = host.become.method
+    if session.wants_password:
+        return AuthError(
+            f"host {host.name!r}: {method} to {host.become.user} asks for a password and none "
+            f"is given; pass -K or give the host a become password reference"
+        )
     detail = _last_line(session.err.text())
     return AuthError(
-        f"host {host.name!r}: sudo to {host.become.user} failed"
+        f"host {host.name!r}: {method} to {host.become.user} failed"
         + (f": {detail}" if detail else "")
-        + _hint(detail)
+        + _hint(detail, method)
     )
 
 
-def _hint(detail: str) -> str:
-    """What fixes what sudo said: a password for it, or a login it lets through."""
-    if "password is required" in detail:
-        return "; pass -K or give the host a become password reference, or NOPASSWD sudo"
-    if "sudoers" in detail or "not allowed" in detail or "may not run" in detail:
-        return "; log in as root or as a user sudo lets become root (-u USER, ansible_user)"
+def _hint(detail: str, method: str = "sudo") -> str:
+    """What fixes what the become tool said: a password for it, or a login it lets through."""
+    words = detail.lower()
+    if "password is required" in words or "authentication required" in words:
+        return f"; pass -K or give the host a become password reference, or let {method} " + (
+            "in without one (NOPASSWD)" if method == "sudo" else "in without one (nopass)"
+        )
+    if "authentication failure" in words or "authentication failed" in words:
+        return "; check the inventory's become password reference" + (
+            " (su takes the password of the user it becomes)" if method == "su" else ""
+        )
+    if any(w in words for w in ("sudoers", "not allowed", "may not run", "not permitted")):
+        return f"; log in as root or as a user {method} lets become root (-u USER, ansible_user)"
     return ""
 
 
 def result(session: Session, duration: float, *, timed_out: bool = False) -> CommandResult:
     """What the session collected, as a command's result."""
+    stdout, stderr = session.texts()
     return CommandResult(
         None if timed_out else session.exit_code,
-        session.out.text(),
-        session.err.text(),
+        stdout,
+        stderr,
         duration,
         timed_out=timed_out,
         truncated=session.truncated,

@@ -42,12 +42,14 @@ from . import layers, macos, procs
 from .kinds import (
     BEHIND_JUMP,
     CHANGED_HOSTKEY,
+    DOAS_PASSWORD,
     JUMP,
     KINDS,
     PACKAGE_TEMPLATES,
     PASSWORD_ONLY,
     SILENT,
     SLOW,
+    SU_PASSWORD,
     SUDO_PASSWORD,
     UNREACHABLE,
     WRONG_SUDO_PASSWORD,
@@ -327,6 +329,8 @@ class Fleet:
                     sudo_password_env={
                         WRONG_SUDO_PASSWORD: WRONG_SUDO_PASSWORD_ENV,
                         SUDO_PASSWORD: SUDO_PASSWORD_ENV,
+                        SU_PASSWORD: SUDO_PASSWORD_ENV,  # root's password is kops's there
+                        DOAS_PASSWORD: SUDO_PASSWORD_ENV,
                     }.get(kind),
                     host_key_fingerprint=fingerprint(self._host_keys[name])
                     if name in self._host_keys
@@ -845,6 +849,9 @@ class Fleet:
                 entry["password_env"] = host.password_env
             if host.sudo_password_env:
                 entry["become"] = {"enabled": True, "password_env": host.sudo_password_env}
+            method = KINDS[host.kind].become_method
+            if method != "sudo":
+                entry["become"] = {**entry.get("become", {"enabled": True}), "method": method}
             if host.jump:
                 entry["jump"] = host.jump
             hosts[host.name] = entry

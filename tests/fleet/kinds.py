@@ -29,6 +29,9 @@ NO_SUDO = "no_sudo"
 MACOS_CLEAN = "macos_clean"
 MACOS_KAV = "macos_kav"
 MACOS_UNINSTALL_FAILS = "macos_uninstall_fails"
+SU_PASSWORD = "su_password"
+DOAS_PASSWORD = "doas_password"
+DOAS_NOPASS = "doas_nopass"
 
 # Package templates: layer name -> the packages dpkg installs into it.
 PACKAGE_TEMPLATES: dict[str, tuple[Callable[[], debs.DebSpec], ...]] = {
@@ -38,6 +41,9 @@ PACKAGE_TEMPLATES: dict[str, tuple[Callable[[], debs.DebSpec], ...]] = {
 }
 SUDO_PASSWORD_LAYER = "sudo-password"  # sudoers: kops needs its password (no NOPASSWD)
 NO_SUDO_LAYER = "no-sudo"  # sudoers: no rule for kops, which cannot become root at all
+SU_LAYER = "su-root-password"  # shadow: root's password is kops's, so su to root takes it
+DOAS_LAYER = "doas-password"  # /etc/doas.conf: kops may become root with its password
+DOAS_NOPASS_LAYER = "doas-nopass"  # /etc/doas.conf: kops may become root without one
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ class Kind:
     has_system: bool = True  # False: no sshd at all, only a port (unreachable, silent)
     description: str = ""
     platform: str = "linux"  # macos: a Linux namespace dressed as a Mac with shims (macos.py)
+    become_method: str = "sudo"  # how kops becomes root there (su, doas: no sudoers rule)
 
     def packages(self) -> dict[str, str]:
         """name -> version of the packages a fresh host of this kind has installed."""
@@ -134,6 +141,27 @@ KINDS: dict[str, Kind] = {
             NO_SUDO,
             (NO_SUDO_LAYER, "pkgs-kesl"),
             description="like one_product; kops is in no sudoers rule: it cannot become root",
+        ),
+        Kind(
+            SU_PASSWORD,
+            (SU_LAYER, NO_SUDO_LAYER, "pkgs-kesl"),
+            description="like one_product; kops is in no sudoers rule, root has a password "
+            "(kops's): kops becomes root with su",
+            become_method="su",
+        ),
+        Kind(
+            DOAS_PASSWORD,
+            (DOAS_LAYER, NO_SUDO_LAYER, "pkgs-kesl"),
+            description="like one_product; no sudoers rule, doas lets kops become root with "
+            "kops's password",
+            become_method="doas",
+        ),
+        Kind(
+            DOAS_NOPASS,
+            (DOAS_NOPASS_LAYER, NO_SUDO_LAYER, "pkgs-kesl"),
+            description="like one_product; no sudoers rule, doas lets kops become root "
+            "without a password (doas -n)",
+            become_method="doas",
         ),
         Kind(
             MACOS_CLEAN,

@@ -10,6 +10,9 @@
   read-only root, so dpkg must not try to rmdir it when a purge leaves it empty (EROFS).
 - ``sudo-password``: sudoers where kops must give its password.
 - ``no-sudo``: sudoers with no rule for kops (its file only a comment): sudo refuses it.
+- ``su-root-password``: shadow in which root's password is kops's (su to root takes it).
+- ``doas-password`` / ``doas-nopass``: /etc/doas.conf letting kops become root with / without
+  its password (the doas program is this machine's, installed by system.py).
 - ``macos-*``: the Mac tree, receipts, launchd state and shim commands of the macOS kinds
   (built by macos.py, without dpkg).
 
@@ -28,7 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from . import debs, macos
-from .kinds import NO_SUDO_LAYER, PACKAGE_TEMPLATES, SUDO_PASSWORD_LAYER
+from .kinds import (
+    DOAS_LAYER,
+    DOAS_NOPASS_LAYER,
+    NO_SUDO_LAYER,
+    PACKAGE_TEMPLATES,
+    SU_LAYER,
+    SUDO_PASSWORD_LAYER,
+)
 
 HERE = Path(__file__).resolve().parent
 LAUNCHER = HERE / "launcher.py"
@@ -191,6 +201,28 @@ def build_no_sudo_layer(root: Path) -> Path:
     return root
 
 
+def build_su_layer(root: Path, base: Path) -> Path:
+    """shadow where root's password is kops's (the base layer's hash), for su to root."""
+    empty_layer(root)
+    lines = (base / "etc" / "shadow").read_text().splitlines()
+    kops = next(line.split(":")[1] for line in lines if line.startswith(f"{USER}:"))
+    lines = [
+        ":".join(["root", kops, *line.split(":")[2:]]) if line.startswith("root:") else line
+        for line in lines
+    ]
+    _write(root / "etc" / "shadow", "\n".join(lines) + "\n", 0o640, "shadow")
+    return root
+
+
+def build_doas_layer(root: Path, *, nopass: bool) -> Path:
+    """/etc/doas.conf letting kops become root, with or without its password (doas refuses a
+    config others can write)."""
+    empty_layer(root)
+    rule = f"permit {'nopass ' if nopass else ''}{USER} as root\n"
+    _write(root / "etc" / "doas.conf", rule, 0o400)
+    return root
+
+
 def _append(dest: Path, source: Path, line: str, mode: int = 0o644, group: str = "root") -> None:
     text = source.read_text()
     if text and not text.endswith("\n"):
@@ -282,6 +314,10 @@ def build_layer(name: str, layers_dir: Path, debs_dir: Path) -> Path:
         return build_sudo_password_layer(layers_dir / name)
     if name == NO_SUDO_LAYER:
         return build_no_sudo_layer(layers_dir / name)
+    if name == SU_LAYER:
+        return build_su_layer(layers_dir / name, layers_dir / "base")
+    if name in (DOAS_LAYER, DOAS_NOPASS_LAYER):
+        return build_doas_layer(layers_dir / name, nopass=name == DOAS_NOPASS_LAYER)
     if name in macos.LAYERS:
         return macos.build_layer(name, layers_dir / name)
     return build_template(name, layers_dir, debs_dir)

@@ -2,7 +2,7 @@
 
 The fleet runs real ``sshd`` processes in private mount namespaces with overlayfs views of /etc,
 /var and /opt, so it needs root, util-linux's ``unshare``, overlayfs on the work directory's
-filesystem, OpenSSH's server and ``sudo``. The two packages are installed with apt-get when
+filesystem, OpenSSH's server, ``sudo`` and ``doas``. The packages are installed with apt-get when
 missing; the system sshd the Debian package would start is prevented (and never left running).
 """
 
@@ -19,7 +19,8 @@ from pathlib import Path
 
 SSHD = "/usr/sbin/sshd"
 SUDO = "/usr/bin/sudo"
-PACKAGES = {"openssh-server": SSHD, "sudo": SUDO}
+DOAS = "/usr/bin/doas"  # Debian's doas (OpenBSD's doas, ported): the doas_* kinds become with it
+PACKAGES = {"openssh-server": SSHD, "sudo": SUDO, "doas": DOAS}
 TOOLS = ("unshare", "mount", "dpkg-deb", "dpkg", "ssh-keygen", "ssh", "openssl", "bash")
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 SYSTEM_SSHD_PID = Path("/run/sshd.pid")
@@ -78,7 +79,8 @@ def installed(package: str) -> bool:
 
 
 def ensure_packages() -> None:
-    """Install openssh-server and sudo with apt-get when missing; leave no system sshd running."""
+    """Install openssh-server, sudo and doas with apt-get when missing; leave no system sshd
+    running."""
     if all(installed(name) and Path(path).exists() for name, path in PACKAGES.items()):
         return
     with _apt_lock():

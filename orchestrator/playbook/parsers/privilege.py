@@ -27,6 +27,10 @@ ELEVATED_LEVELS = frozenset({"S-1-16-12288", "S-1-16-16384", "S-1-16-20480"})
 # sudo's sentences (run with LC_ALL=C): what each refusal means.
 _PASSWORD_WANTED = ("password is required", "a terminal is required")
 _DENIED = ("may not run sudo", "not in the sudoers", "not allowed to execute", "not allowed to run")
+# doas's (OpenBSD's, as Debian ships it): -n and a rule that wants a password; no rule for it.
+_DOAS_PASSWORD = ("authentication required", "a tty is required")
+_DOAS_DENIED = ("not permitted", "not enabled")
+TOOLS = ("sudo", "doas", "su")  # the become tool whose record the probe prints
 
 
 @dataclass(frozen=True)
@@ -45,9 +49,10 @@ ProbeParser = Callable[[CommandResult], Privilege]
 
 
 def posix_privilege(result: CommandResult) -> Privilege:
-    """Tab-separated records: ``login NAME UID``, then unless UID is 0 one ``sudo`` record:
-    ``sudo missing``, ``sudo ok UID`` (uid after ``sudo -n``) or ``sudo refused MESSAGE``,
-    followed by ``sudo_list MESSAGE`` (the last line of ``sudo -n -l``)."""
+    """Tab-separated records: ``login NAME UID``, then unless UID is 0 one record of the host's
+    become tool: ``sudo missing``, ``sudo ok UID`` (uid after ``sudo -n``) or ``sudo refused
+    MESSAGE``, followed by ``sudo_list MESSAGE`` (the last line of ``sudo -n -l``); ``doas
+    missing|ok UID|refused MESSAGE`` (``doas -n``); ``su missing|password``."""
     records = _records(result.stdout)
     login = records.get("login")
     if not login or len(login) < 2:
@@ -55,19 +60,31 @@ def posix_privilege(result: CommandResult) -> Privilege:
     name, uid = login[0] or "?", login[1].strip()
     if uid == "0":
         return Privilege(name, "root")
-    sudo = records.get("sudo")
-    if not sudo:
+    tool = next((tool for tool in TOOLS if records.get(tool)), None)
+    if tool is None:
         raise ParseError(f"the privilege probe says login {name!r} is uid {uid}, then stops")
-    if sudo[0] == "missing":
-        return Privilege(name, "missing", "sudo is not installed")
-    if sudo[0] == "ok":
-        after = sudo[1].strip() if len(sudo) > 1 else ""
+    record = records[tool]
+    if record[0] == "missing":
+        return Privilege(name, "missing", f"{tool} is not installed")
+    if tool == "su":  # su always asks the password of the user it becomes
+        return Privilege(name, "password", "su asks for the password of the user it becomes")
+    if record[0] == "ok":
+        after = record[1].strip() if len(record) > 1 else ""
         if after == "0":
             return Privilege(name, "nopasswd")
-        return Privilege(name, "denied", f"sudo -n ran as uid {after or '?'}, not root")
-    said = sudo[1].strip() if len(sudo) > 1 else ""
+        return Privilege(name, "denied", f"{tool} -n ran as uid {after or '?'}, not root")
+    said = record[1].strip() if len(record) > 1 else ""
+    if tool == "doas":
+        return Privilege(name, _doas_refusal(said), said)
     listed = " ".join(records.get("sudo_list", [])).strip()
     return Privilege(name, _refusal(said, listed), said or listed)
+
+
+def _doas_refusal(said: str) -> Access:
+    words = said.lower()
+    if any(sentence in words for sentence in _DOAS_DENIED):
+        return "denied"
+    return "password" if any(s in words for s in _DOAS_PASSWORD) else "denied"
 
 
 def _refusal(said: str, listed: str) -> Access:
@@ -85,7 +102,7 @@ def _records(text: str) -> Mapping[str, list[str]]:
     found: dict[str, list[str]] = {}
     for line in text.splitlines():
         tag, _, rest = line.rstrip("\r").partition("\t")
-        if tag in ("login", "sudo", "sudo_list"):
+        if tag in ("login", "sudo_list", *TOOLS):
             found[tag] = rest.split("\t") if rest else []
     return found
 
