@@ -19,6 +19,7 @@ from orchestrator.cli.options import (
 )
 
 if TYPE_CHECKING:
+    from orchestrator.inventory.ansible_cfg import AnsibleConfig
     from orchestrator.inventory.model import Host, Inventory
 
 app = typer.Typer(
@@ -40,20 +41,30 @@ def inventory_check(
     ask_vault_pass: bool = AskVaultPassOpt,
     vault_id: list[str] = VaultIdOpt,
     as_json: bool = JsonOpt,
+    verbose: bool = typer.Option(
+        False,
+        "--verbose",
+        "-v",
+        help="Also list every file read, in order (inventories, group_vars, host_vars), and "
+        "the ansible.cfg settings used.",
+    ),
 ) -> None:
     """Load and validate inventories; list the selected hosts with their settings and vars.
 
     Exits 2 with one line naming the file, line and host or field when an inventory is wrong.
     """
     from orchestrator.cli.console import print_json
-    from orchestrator.cli.session import load, open_vaults
+    from orchestrator.cli.context import current
+    from orchestrator.cli.session import ansible_config, load, open_vaults
 
     open_vaults(vault_password_file, ask_vault_pass, vault_id)
     inv, hosts = load(inventory, limit)
+    config = ansible_config()
     if as_json:
-        print_json(_document(inv, hosts))
+        print_json({**_document(inv, hosts), **_site_document(inv, config)})
     else:
         _print_table(inv, hosts)
+        _print_site(inv, config, verbose or current().verbose)
 
 
 def _document(inv: Inventory, hosts: Sequence[Host]) -> dict[str, Any]:
@@ -70,6 +81,41 @@ def _document(inv: Inventory, hosts: Sequence[Host]) -> dict[str, Any]:
         },
         "counts": _host_counts(hosts),
     }
+
+
+def _site_document(inv: Inventory, config: AnsibleConfig) -> dict[str, Any]:
+    """Every file read or skipped, in order, and the ansible.cfg settings kremove took."""
+    return {
+        "site": [{"path": f.path, "role": f.role, "name": f.name} for f in inv.site],
+        "ansible_cfg": {
+            "file": None if config.file is None else str(config.file),
+            "settings": {
+                name: {"value": s.value, "where": s.where, "as": s.name}
+                for name, s in config.settings.items()
+            },
+        },
+    }
+
+
+def _print_site(inv: Inventory, config: AnsibleConfig, verbose: bool) -> None:
+    """One line saying what was read (each file with -v); skipped files always, since Ansible
+    passes over some that look like inventories (.ini in a directory) or vars (a typo)."""
+    from orchestrator.cli.console import out, safe
+
+    counts: dict[str, int] = {}
+    for f in inv.site:
+        counts[f.role] = counts.get(f.role, 0) + 1
+    shown = ", ".join(f"{n} {role}" for role, n in counts.items() if role != "skipped")
+    cfg = f"; ansible.cfg: {config.file}" if config.file else ""
+    out.print(f"read {safe(shown)} file(s){safe(cfg)}")
+    for f in inv.site:
+        if verbose and f.role != "skipped":
+            out.print(f"  {f.role:<10} {safe(f.path)}" + (f"  ({safe(f.name)})" if f.name else ""))
+        elif f.role == "skipped":
+            out.print(f"  [yellow]skipped[/]    {safe(f.path)}: {safe(f.name)}")
+    if verbose:
+        for name, setting in config.settings.items():
+            out.print(f"  setting    {name} = {safe(setting.value)}  ({safe(setting.label)})")
 
 
 def _print_table(inv: Inventory, hosts: Sequence[Host]) -> None:

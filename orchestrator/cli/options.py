@@ -18,24 +18,40 @@ import typer
 DEFAULT_FORKS = 50  # = orchestrator.engine.request.DEFAULT_FORKS
 DEFAULT_HOST_TIMEOUT = 600.0  # = orchestrator.engine.request.DEFAULT_HOST_TIMEOUT
 
+
+def _inventory_or_configured(given: list[Path]) -> list[Path]:
+    """-i as given; without it, the inventory ansible.cfg or ANSIBLE_INVENTORY names."""
+    if given:
+        return given
+    from orchestrator.cli.session import configured_inventory
+
+    return configured_inventory()
+
+
 InventoryOpt = typer.Option(
-    ...,
+    [],
     "-i",
     "--inventory",
-    help="Inventory file (kremove YAML, Ansible INI/YAML or CSV); repeat to merge.",
+    callback=_inventory_or_configured,
+    help="Inventory: a file (kremove YAML, Ansible INI/YAML, CSV, script ...), a directory of "
+    "them with group_vars/ and host_vars/, or host1,host2; repeat to merge. Default: "
+    "ansible.cfg's inventory or ANSIBLE_INVENTORY.",
 )
 OptionalInventoryOpt = typer.Option(
     None,
     "-i",
     "--inventory",
-    help="Inventory file (kremove YAML, Ansible INI/YAML or CSV); repeat to merge. "
-    "Not needed with --resume or --plan (the run or plan remembers its own).",
+    help="Inventory: a file (kremove YAML, Ansible INI/YAML, CSV, script ...), a directory of "
+    "them with group_vars/ and host_vars/, or host1,host2; repeat to merge. Not needed with "
+    "--resume or --plan (the run or plan remembers its own).",
 )
 LimitOpt = typer.Option(
     None,
     "-l",
     "--limit",
-    help="Hosts to select: names, groups, globs, ~regex, !exclude, &intersect, @file; commas.",
+    help="Hosts to select, as an Ansible pattern: names, groups, globs, ~regex, subscripts "
+    "(web[0], web[-1], web[0:2] with 2 included, web[1:]), !exclude, &intersect, @file; commas "
+    "(or colons). A term that matches nothing is an error. See docs/ansible.md.",
 )
 JsonOpt = typer.Option(
     False, "--json", help="Print one JSON document on stdout and nothing else there."

@@ -28,7 +28,7 @@ from orchestrator.engine import uninstall_passwords as passwords
 from orchestrator.engine.outcome import RunResult
 from orchestrator.errors import InputError
 from orchestrator.eventlog import EventLog, LogTargets
-from orchestrator.inventory import load_inventories, overrides, select
+from orchestrator.inventory import ansible_cfg, load_inventories, overrides, select
 from orchestrator.inventory.model import Host, Inventory
 from orchestrator.inventory.overrides import ConnectionDefaults
 from orchestrator.ledger import Ledger
@@ -45,17 +45,51 @@ def open_vaults(files: Sequence[Path], ask: bool, vault_ids: Sequence[str]) -> N
     from orchestrator.inventory import vault
 
     prompt = _prompt if can_prompt() else None
+    # As Ansible: ansible.cfg's vault ids before the command line's, its password file after.
+    config = ansible_config()
+    files = [*files, *filter(None, [config.path("vault_password_file")])]
+    vault_ids = [*config.vault_ids(), *vault_ids]
     vault.register(vault.build_keyring(files, ask, vault_ids, prompt))
+
+
+def ansible_config() -> ansible_cfg.AnsibleConfig:
+    """ansible.cfg and the ANSIBLE_* variables, as Ansible finds them (inventory/ansible_cfg.py);
+    what they say that kremove does not follow is said once, here."""
+    config = ansible_cfg.load()
+    for warning in config.warnings():
+        if warning not in _noted:
+            _noted.add(warning)
+            err.print(f"[yellow]kremove: warning: {safe(warning)}[/]")
+    return config
+
+
+def configured_inventory() -> list[Path]:
+    """Where -i is not given: the inventory ansible.cfg or ANSIBLE_INVENTORY names (Ansible's
+    /etc/ansible/hosts where it exists), said on stderr; else a one-line error."""
+    found = ansible_config().inventory()
+    if found is None:
+        raise InputError(
+            "no inventory given: pass -i FILE|DIR|host1,host2, or name one with inventory = in "
+            "ansible.cfg ([defaults]) or ANSIBLE_INVENTORY"
+        )
+    paths, where = found
+    err.print(f"kremove: note: inventory {safe(', '.join(map(str, paths)))} (from {safe(where)})")
+    return paths
 
 
 def load(
     paths: Sequence[Path], limit: str | None, connection: ConnectionDefaults | None = None
 ) -> tuple[Inventory, list[Host]]:
     """The inventory and the selected hosts, with the command line's connection defaults (-u, -b,
-    -K ...) where the inventory says nothing (inventory/overrides.py)."""
+    -K ...) where the inventory says nothing, and ansible.cfg's where the command line says
+    nothing either (inventory/overrides.py)."""
+    config = ansible_config()
     if connection is not None:
+        connection = connection.below(config.connection_defaults())
         connection.check(can_prompt=can_prompt())
-    inv = load_inventories(list(paths))
+    # The current directory's group_vars/ and host_vars/ count as a playbook's, as
+    # ansible-inventory reads them (docs/inventory.md).
+    inv = load_inventories(list(paths) or configured_inventory(), Path.cwd())
     for warning in inv.warnings:  # what the inventory says that kremove does not follow
         err.print(f"[yellow]kremove: warning: {safe(warning)}[/]")
     if connection is not None:

@@ -75,3 +75,8 @@ class _Parser:
 def parse(root: Node, file: str) -> RawInventory:
     """The raw content of one Ansible YAML inventory document."""
     return _Parser(file).document(root)
+
+
+def variables(node: Node, file: str) -> dict[str, Value]:
+    """A mapping of Ansible variables (a group_vars file), each with the line it is written on."""
+    return _Parser(file).entries(node)

@@ -2,40 +2,47 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
 from yaml.nodes import MappingNode, Node
 
 from orchestrator.errors import InventoryError
-from orchestrator.inventory import ansible_ini, ansible_yaml, csvfile, native, vault
+from orchestrator.inventory import ansible_ini, ansible_yaml, csvfile, native, site, vault
 from orchestrator.inventory.ansible_vars import READ_VARS, opened
+from orchestrator.inventory.formats import file_format, guessed_ini_error
 from orchestrator.inventory.model import Inventory
 from orchestrator.inventory.raw import Owner, RawInventory, Value
 from orchestrator.inventory.resolve import resolve
 from orchestrator.inventory.yamlnodes import compose
 
 FORMATS = ("native", "ansible-yaml", "ansible-ini", "csv")
-INI_SUFFIXES = (".ini", ".cfg", "")
-YAML_SUFFIXES = (".yml", ".yaml")
 
 
-def load_inventories(paths: Sequence[Path]) -> Inventory:
-    """All files merged in order into one Inventory; any problem is an InventoryError."""
+def load_inventories(paths: Sequence[Path], playbook_dir: Path | None = None) -> Inventory:
+    """All files merged in order into one Inventory; any problem is an InventoryError. The
+    group_vars/ and host_vars/ of ``playbook_dir`` apply too, as a playbook's do in Ansible."""
     if not paths:
         raise InventoryError("no inventory given; pass -i FILE")
     merged = RawInventory()
-    for path in paths:
-        merged.absorb(load_file(path))
-    return resolve(merged)
+    given = site.sources(paths)  # a directory is its files; a comma list, hosts (site.py)
+    for source in given:
+        for path in source.files:
+            merged.absorb(load_file(path))
+        if source.hosts is not None:
+            merged.absorb(site.host_list(source.hosts))
+    read = site.attach_vars(merged, given, read_decrypted, playbook_dir)  # group_vars/ ...
+    return dataclasses.replace(resolve(merged), site=tuple(read))
 
 
 def load_file(path: Path) -> RawInventory:
     """One file's raw content, before precedence and cross-file checks."""
-    text = read_text(path)
-    if vault.is_vaulted(text):  # a whole file encrypted with ansible-vault encrypt
-        text = _decrypted(text, path)
-    raw = parse_text(text, str(path), suffix_format(path))
+    text = read_decrypted(path)
+    try:
+        raw = parse_text(text, str(path), file_format(path, text))
+    except InventoryError as exc:
+        raise guessed_ini_error(exc, path, text) from None
     _open_read_vars(raw)
     return raw
 
@@ -49,6 +56,12 @@ def _open_read_vars(raw: RawInventory) -> None:
     for owner, layer in layers:
         for key in READ_VARS & layer.vars.keys():
             layer.vars[key] = Value(opened(layer.vars[key], owner, key), layer.vars[key].origin)
+
+
+def read_decrypted(path: Path) -> str:
+    """A file's text; a whole file encrypted with ansible-vault encrypt is decrypted."""
+    text = read_text(path)
+    return _decrypted(text, path) if vault.is_vaulted(text) else text
 
 
 def _decrypted(text: str, path: Path) -> str:
@@ -82,22 +95,6 @@ def read_text(path: Path) -> str:
             file=path,
             line=line,
         ) from None
-
-
-def suffix_format(path: Path) -> str:
-    """``yaml`` (native or Ansible, decided by content), ``ansible-ini`` or ``csv``."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return "csv"
-    if suffix in YAML_SUFFIXES:
-        return "yaml"
-    if suffix in INI_SUFFIXES or path.name == "hosts":
-        return "ansible-ini"
-    raise InventoryError(
-        f"cannot tell the inventory format from the extension {suffix!r}; name it .yml "
-        "(kremove or Ansible YAML), .ini (Ansible INI) or .csv",
-        file=path,
-    )
 
 
 def parse_text(text: str, file: str, kind: str) -> RawInventory:

@@ -152,12 +152,24 @@ class Group:
 
 
 @dataclass(frozen=True)
+class SiteFile:
+    """A file the inventory was read from, in the order read (inventory/site.py): ``role`` is
+    ``inventory``, ``group_vars`` or ``host_vars`` (``name``: the group or host it gives vars
+    to), or ``skipped`` (``name``: why)."""
+
+    path: str
+    role: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class Inventory:
     """Hosts in definition order, and groups. Every host belongs to the implicit group ``all``."""
 
     hosts: Mapping[str, Host]
     groups: Mapping[str, Group]
     sources: tuple[str, ...] = ()
+    site: tuple[SiteFile, ...] = ()  # every file read, and skipped, to build it
     # What the inventory says that kremove does not follow (ssh args ...), each said once.
     warnings: tuple[str, ...] = field(default=(), compare=False)
 

@@ -60,6 +60,17 @@ class ConnectionDefaults:
                 "or ansible_password with a lookup('env', ...)"
             )
 
+    def below(self, configured: ConnectionDefaults) -> ConnectionDefaults:
+        """These options, and ``configured`` (ansible.cfg, ANSIBLE_* variables) where the
+        command line gave none: command line > ansible.cfg/environment > kremove's default."""
+        return dataclasses.replace(
+            self,
+            user=self.user or configured.user,
+            private_key=self.private_key or configured.private_key,
+            become=self.become or configured.become,
+            become_user=self.become_user or configured.become_user,
+        )
+
     def become_password(self) -> SecretRef | None:
         return _reference(self.ask_become_pass, self.become_password_file)
 

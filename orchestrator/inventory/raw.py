@@ -6,6 +6,7 @@ host or group defined twice is merged key by key, so that only a real disagreeme
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,10 +114,39 @@ class RawGroup:
 
 
 @dataclass
+class VarsFiles:
+    """The group_vars/ and host_vars/ beside each inventory source, one mapping (group or host
+    name → its files' vars) per source in the order given, and the playbook directory's (the
+    current directory, as ansible-inventory reads it), as Ansible applies them."""
+
+    groups: list[dict[str, Layer]] = field(default_factory=list)
+    hosts: list[dict[str, Layer]] = field(default_factory=list)
+    play_groups: dict[str, Layer] = field(default_factory=dict)
+    play_hosts: dict[str, Layer] = field(default_factory=dict)
+
+    def group_layers(self, groups: Sequence[str]) -> list[Layer]:
+        """Ansible's order: every source's group_vars/all, the playbook's; then source by
+        source the host's groups in the order given (by depth, then name), the playbook's. A
+        host in no other group is in ``ungrouped``."""
+        named = [name for name in groups if name not in ("all", "ungrouped")] or ["ungrouped"]
+        layers = [source["all"] for source in [*self.groups, self.play_groups] if "all" in source]
+        for source in [*self.groups, self.play_groups]:
+            layers += [source[name] for name in named if name in source]
+        return layers
+
+    def host_layers(self, name: str) -> list[Layer]:
+        return [source[name] for source in [*self.hosts, self.play_hosts] if name in source]
+
+    def of_group(self, name: str) -> list[Layer]:
+        return [source[name] for source in [*self.groups, self.play_groups] if name in source]
+
+
+@dataclass
 class RawInventory:
     files: list[str] = field(default_factory=list)
     hosts: dict[str, RawHost] = field(default_factory=dict)
     groups: dict[str, RawGroup] = field(default_factory=dict)
+    vars_files: VarsFiles = field(default_factory=VarsFiles)
 
     def host(self, name: str, origin: Origin) -> RawHost:
         return self.hosts.setdefault(name, RawHost(name, origin))

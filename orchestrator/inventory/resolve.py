@@ -1,7 +1,8 @@
 """From merged raw content to ``Inventory``: checks across files, then precedence per host.
 
 Precedence, lowest first: the ``all`` group (native ``defaults``), then every group the host is in,
-ancestors before descendants (by depth, then name, as Ansible does), then the host itself.
+ancestors before descendants (by depth, then name, as Ansible does), then group_vars/all and
+group_vars/<group> beside each source, then the host itself, then host_vars/ (Ansible's order).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from orchestrator.errors import InventoryError
 from orchestrator.inventory.addresses import address_problem
 from orchestrator.inventory.ansible_vars import connection
 from orchestrator.inventory.model import Become, Group, Host, Inventory, WinrmSettings
-from orchestrator.inventory.raw import Owner, RawGroup, RawHost, RawInventory, Value
+from orchestrator.inventory.raw import Owner, RawGroup, RawHost, RawInventory, Value, VarsFiles
 from orchestrator.inventory.settings import show, uninstall_passwords
 from orchestrator.transports import kinds
 
@@ -41,14 +42,18 @@ def resolve(raw: RawInventory) -> Inventory:
     warnings: list[str] = []
     for name, raw_host in raw.hosts.items():
         in_groups = sorted(_ancestors(members[name], parents) - {"all"}, key=order.__getitem__)
-        hosts[name] = _host(raw_host, in_groups, raw.groups, warnings)
+        hosts[name] = _host(raw_host, in_groups, raw.groups, raw.vars_files, warnings)
     _check_jumps(hosts)
     groups = {
         name: Group(
             name=name,
             hosts=_group_hosts(group, raw, members),
             children=tuple(group.children),
-            vars={key: value.value for key, value in group.layer.vars.items()},
+            vars={
+                key: value.value
+                for layer in [group.layer, *raw.vars_files.of_group(name)]
+                for key, value in layer.vars.items()
+            },
         )
         for name, group in raw.groups.items()
     }
@@ -183,15 +188,20 @@ def _ancestors(direct: Iterable[str], parents: Mapping[str, set[str]]) -> set[st
 
 
 def _host(
-    raw: RawHost, groups: list[str], raw_groups: Mapping[str, RawGroup], warnings: list[str]
+    raw: RawHost,
+    groups: list[str],
+    raw_groups: Mapping[str, RawGroup],
+    files: VarsFiles,
+    warnings: list[str],
 ) -> Host:
     layers = [raw_groups["all"].layer] if "all" in raw_groups else []
     if raw.defaults is not None:
         layers.append(raw.defaults)
     layers += [raw_groups[name].layer for name in groups if name in raw_groups]
+    layers += files.group_layers(groups)  # group_vars/ beat every group var of the inventory
     settings: dict[str, Value] = {}
     free: dict[str, Value] = {}
-    for layer in [*layers, raw.layer]:
+    for layer in [*layers, raw.layer, *files.host_layers(raw.name)]:
         settings.update(layer.settings)
         free.update(layer.vars)
     # Templates evaluated, ssh args' jump, WinRM's implied scheme and auth (Ansible's meaning).

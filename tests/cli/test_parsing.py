@@ -29,7 +29,6 @@ def test_every_command_has_help(command: list[str]) -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        ["detect"],  # -i is required
         ["detect", "-i", "x.yml", "--forks", "0"],
         ["detect", "-i", "x.yml", "--host-timeout", "0.5"],
         ["run", "--pause-after", "0"],
@@ -58,6 +57,7 @@ def kremove(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     [
         (["run", "--resume", "A", "--plan", "B"], "--resume and --plan cannot be combined"),
         (["run", "--yes"], "give an inventory with -i"),
+        (["detect"], "no inventory given: pass -i"),  # nor ansible.cfg, nor ANSIBLE_INVENTORY
         (["report", "--fleet", "RUN"], "give a run id, or --fleet"),
         (["report"], "give a run id, or --fleet"),
         (["report", "RUN", "--format", "xml"], "--format: 'xml' is not one of"),
@@ -71,6 +71,9 @@ def test_exclusive_or_missing_choices_are_one_red_line_and_exit_2(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("KREMOVE_LEDGER", raising=False)
+    for name in [name for name in os.environ if name.startswith("ANSIBLE_")]:
+        monkeypatch.delenv(name)  # no ansible.cfg or ANSIBLE_INVENTORY names an inventory
+    monkeypatch.setenv("HOME", str(tmp_path))
     code, err = kremove([*args, "--ledger", str(tmp_path / "none.db")], capsys)
     assert code == 2
     assert err.count("\n") == 1 and "kremove: error:" in err and line in err

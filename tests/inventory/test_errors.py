@@ -48,7 +48,9 @@ CASES = [
         "all:\n  vars:\n    ansible_password: !vault |\n      $ANSIBLE_VAULT;1.1\n",
         ["vault.yml:3:", "!vault", "ansible_password", "not usable Ansible Vault text"],
     ),
-    ("inv.txt", "[web]\nh1\n", ["inv.txt:", "cannot tell the inventory format"]),
+    # the format comes from the content (formats.py): a file neither YAML nor INI says so
+    ("inv.txt", "These are our web servers\n", ["inv.txt:1:", "neither a YAML inventory"]),
+    ("hosts", "all:\n  hosts:\n    a:\n  - b\n", ["hosts:4:", "YAML syntax error"]),
     # jump hosts
     (
         "j.yml",
@@ -266,8 +268,10 @@ def test_missing_file(tmp_path: Path) -> None:
     assert "nope.yml: file not found" in message
 
 
-def test_directory_instead_of_file(tmp_path: Path) -> None:
-    assert "is a directory" in error_for(tmp_path)
+def test_directory_without_inventory_files(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("not an inventory\n")
+    message = error_for(tmp_path)
+    assert f"{tmp_path}: directory holds no inventory file" in message and ".md" in message
 
 
 def test_unreadable_file(write: Write, monkeypatch: pytest.MonkeyPatch) -> None:
