@@ -324,6 +324,16 @@ def test_an_existing_file_with_a_comma_is_a_file(tmp_path: Path) -> None:
     assert list(load_inventories([path]).hosts) == ["w1"]
 
 
+def test_files_joined_by_a_comma_are_not_taken_for_host_names(tmp_path: Path) -> None:
+    """Ansible would read -i prod.yml,extra.yml as two hosts named like the files."""
+    put(tmp_path, {"prod.yml": "all:\n  hosts:\n    w1:\n", "extra.yml": "all: {}\n"})
+    given = f"{tmp_path / 'prod.yml'},{tmp_path / 'extra.yml'}"
+    assert error_for(Path(given)) == (
+        f"-i {given}: names the file {str(tmp_path / 'prod.yml')!r}; -i takes one inventory, or "
+        "a list of hosts: give each file with its own -i"
+    )
+
+
 @pytest.mark.parametrize(
     ("given", "fragment"),
     [(",", "names no host"), ("a:99999,", "port must be"), ("bad host,b", "cannot be selected")],
