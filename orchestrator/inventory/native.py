@@ -60,7 +60,7 @@ CONNECTION_KEYS = (*SIMPLE_KEYS, *SECRET_KEYS, "uninstall_passwords", "become", 
 HOST_KEYS = (*CONNECTION_KEYS, "groups")
 GROUP_KEYS = (*CONNECTION_KEYS, "hosts", "children")
 BECOME_KEYS = ("enabled", "user", "method", "password_env", "password_file", "password_prompt")
-WINRM_KEYS = ("auth", "scheme", "cert_validation", "ca_trust_path")
+WINRM_KEYS = ("auth", "scheme", "cert_validation", "ca_trust_path", "cert_pem", "cert_key_pem")
 
 
 class _Parser:

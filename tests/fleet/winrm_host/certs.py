@@ -1,5 +1,7 @@
 """TLS material for the WinRM test hosts: a CA made per fleet, a server certificate it signs for
-127.0.0.1 and localhost, and a second, unrelated CA whose certificate a bad_certificate host shows.
+127.0.0.1 and localhost, and a second, unrelated CA whose certificate a bad_certificate host shows;
+a client certificate for the login (``kops``) the fleet's CA signs, which a client_certificate
+host demands, and one the other CA signs, which it refuses.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class Pki:
     wrong_ca: Path  # another CA, trusted by nobody
     good: ServerPair  # signed by ca
     bad: ServerPair  # signed by wrong_ca
+    client: ServerPair  # TLS client certificate for the login, signed by ca
+    wrong_client: ServerPair  # the same, signed by wrong_ca
 
 
 def _name(common: str) -> x509.Name:
@@ -99,6 +103,28 @@ def _server(
     return key, cert
 
 
+def _client(
+    ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, user: str
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A client authentication certificate for ``user`` (WinRM maps it to the account by the
+    user principal name; the test host by the common name)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(user))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return key, cert
+
+
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     path.chmod(0o600)
@@ -124,6 +150,8 @@ def pki_files(directory: Path) -> Pki:
         wrong_ca=directory / "wrong-ca.pem",
         good=ServerPair(directory / "server-good.pem", directory / "server-good.key"),
         bad=ServerPair(directory / "server-bad.pem", directory / "server-bad.key"),
+        client=ServerPair(directory / "client.pem", directory / "client.key"),
+        wrong_client=ServerPair(directory / "client-wrong.pem", directory / "client-wrong.key"),
     )
 
 
@@ -138,4 +166,9 @@ def make_pki(directory: Path) -> Pki:
         skey, scert = _server(k, c)
         _write(pair.cert, _pem(scert))
         _write(pair.key, _key_pem(skey))
+    clients = ((pki.client, (ca_key, ca_cert)), (pki.wrong_client, (wrong_key, wrong_cert)))
+    for pair, (k, c) in clients:
+        ckey, ccert = _client(k, c, "kops")
+        _write(pair.cert, _pem(ccert))
+        _write(pair.key, _key_pem(ckey))
     return pki

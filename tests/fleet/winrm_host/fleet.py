@@ -192,6 +192,7 @@ class WinrmFleet(MachineFiles):
             "tls": {
                 "good": [str(pki.good.cert), str(pki.good.key)],
                 "bad": [str(pki.bad.cert), str(pki.bad.key)],
+                "client_ca": str(pki.ca),
             },
             "hosts": [
                 {"name": n, "kind": k, **({"uninstall_passwords": own[n]} if n in own else {})}
@@ -312,7 +313,7 @@ class WinrmFleet(MachineFiles):
         password_file: Path | None = None,
     ) -> Path:
         """kremove's native YAML for the hosts (names or kinds in ``include``; by default all but
-        http_basic).
+        http_basic and client_certificate, whose login is the fleet's client certificate).
 
         Each host gets its kind's scheme and auth unless ``scheme``/``auth`` say otherwise, and
         the fleet's CA as ``ca_trust_path`` for HTTPS. ``password_file``: the login password is
@@ -324,7 +325,7 @@ class WinrmFleet(MachineFiles):
         chosen = [
             h
             for h in self.hosts
-            if (include is None and h.kind != "http_basic")
+            if (include is None and h.kind not in ("http_basic", "client_certificate"))
             or (include is not None and (h.name in include or h.kind in include))
         ]
         hosts: dict[str, Any] = {}
@@ -335,6 +336,10 @@ class WinrmFleet(MachineFiles):
                 winrm["ca_trust_path"] = str(ca_trust_path or self.pki.ca)
                 if cert_validation is not None:
                     winrm["cert_validation"] = cert_validation
+            if winrm["auth"] == "certificate":  # the client certificate is the login
+                winrm.update(
+                    cert_pem=str(self.pki.client.cert), cert_key_pem=str(self.pki.client.key)
+                )
             hosts[h.name] = {
                 "address": h.address,
                 "port": h.https_port if s == "https" else h.http_port,

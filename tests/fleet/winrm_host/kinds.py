@@ -37,6 +37,7 @@ class Kind:
     listens: bool = True
     bad_certificate: bool = False
     basic_over_http: bool = False
+    client_certificate: bool = False  # HTTPS demands a client certificate the fleet's CA signed
 
 
 KINDS: dict[str, Kind] = {
@@ -57,6 +58,13 @@ KINDS: dict[str, Kind] = {
             "bad_certificate",
             "like kes_and_agent; its certificate is from another CA",
             bad_certificate=True,
+        ),
+        Kind(
+            "client_certificate",
+            "like kes_and_agent; HTTPS demands a client certificate from the fleet's CA, which is "
+            "the login (WinRM certificate auth); no password is accepted",
+            auth="certificate",
+            client_certificate=True,
         ),
         Kind(
             "http_basic",
@@ -322,7 +330,13 @@ def initial_state(
     "klnagent"), as separate policies per administration group do on a real fleet."""
     state = _base(name, user, server=kind == "french_agent")
     state["administrator"] = kind != "not_admin"  # what whoami /groups says of the login
-    if kind in ("kes_and_agent", "bad_certificate", "http_basic", "not_admin"):
+    if kind in (
+        "kes_and_agent",
+        "bad_certificate",
+        "http_basic",
+        "not_admin",
+        "client_certificate",
+    ):
         _add_kes(state)
         _add_agent(state)
     elif kind == "protected_kes":

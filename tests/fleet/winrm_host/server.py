@@ -38,10 +38,13 @@ class Fleet:
         self.log_lock = threading.Lock()
         self.stopping = threading.Event()
 
-    def _context(self, which: str) -> tuple[ssl.SSLContext, bytes]:
+    def _context(self, which: str, *, clients: bool = False) -> tuple[ssl.SSLContext, bytes]:
         cert, key = self.config["tls"][which]
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
+        if clients:  # TLS client authentication: a certificate the fleet's CA signed, or no TLS
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(self.config["tls"]["client_ca"])
         der = ssl.PEM_cert_to_DER_cert(Path(cert).read_text())
         return ctx, cert_hash(der)
 
@@ -59,6 +62,7 @@ class Fleet:
         ready: dict[str, Any] = {"hosts": {}}
         good = self._context("good")
         bad = self._context("bad")
+        mutual = self._context("good", clients=True)
         for host in self.config["hosts"]:
             name, kind = host["name"], KINDS[host["kind"]]
             hostdir = self.workdir / "hosts" / name
@@ -86,12 +90,14 @@ class Fleet:
                     password=self.config["password"],
                     domain="",
                     basic_over_http=kind.basic_over_http,
+                    client_certificate=kind.client_certificate,
                 ),
                 machine,
                 log,
             )
             self.services[name] = service
             ctx, digest = bad if kind.bad_certificate else good
+            ctx, digest = mutual if kind.client_certificate else (ctx, digest)
             https = Listener(service, 0, ctx, digest)
             http = Listener(service, 0, None, None)
             self.listeners += [https, http]

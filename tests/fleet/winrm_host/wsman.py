@@ -47,6 +47,8 @@ ACTIONS = {
 TIMED_OUT = 2150858793
 SHELL_NOT_FOUND = 2150858843
 BOUNDARY = b"--Encrypted Boundary"
+# pywinrm's Authorization header for certificate auth (the TLS client certificate is the login).
+MUTUAL = "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual"
 ENCRYPTED_PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
 TIMEOUT_TEXT = (
     "The WS-Management service cannot complete the operation within the time specified in "
@@ -169,6 +171,7 @@ class HostConfig:
     password: str
     domain: str
     basic_over_http: bool  # an http_basic host: Basic accepted on plain HTTP
+    client_certificate: bool = False  # the TLS client certificate is the login, nothing else
 
 
 class HostService:
@@ -562,7 +565,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         auth = self.headers.get("Authorization", "")
         encrypted = self.headers.get("Content-Type", "").startswith("multipart/encrypted")
-        if auth.startswith("Basic "):
+        if service.config.client_certificate or auth == MUTUAL:
+            if not self._certificate(auth):
+                self._reply(401, b"")
+                return
+        elif auth.startswith("Basic "):
             if not self._basic(auth[6:]):
                 self._challenge()
                 return
@@ -631,6 +638,21 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     break
         except OSError:  # the client gave up: what a bounded client does
             self.listener.service.log("trickle_cut", sent=n)
+
+    def _certificate(self, auth: str) -> bool:
+        """WinRM certificate auth: the header pywinrm sends for it, over a TLS connection whose
+        client certificate (verified against the fleet's CA in the handshake) names the login."""
+        service = self.listener.service
+        peer = self.connection.getpeercert() if self.listener.tls else None  # type: ignore[attr-defined]
+        subject = [pair for rdn in (peer or {}).get("subject", ()) for pair in rdn]
+        user = next((value for key, value in subject if key == "commonName"), "")
+        ok = (
+            auth == MUTUAL
+            and service.config.client_certificate
+            and user.lower() == service.config.user.lower()
+        )
+        service.log("auth", scheme="certificate", user=user, ok=ok, tls=self.listener.tls)
+        return ok
 
     def _basic(self, token: str) -> bool:
         service = self.listener.service
