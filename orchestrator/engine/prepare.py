@@ -19,7 +19,7 @@ DEFAULT_LOGIN = "KLAdmin"  # the vendor's example login for KES password propert
 
 
 def host_platform(host: Host) -> str:
-    return kinds.platform_of(host.transport, host.platform)
+    return kinds.platform_of(host.transport, host.platform, host.shell_type)
 
 
 def template_context(

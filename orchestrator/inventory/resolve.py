@@ -222,7 +222,7 @@ def _host(
         address=address,
         transport=transport,
         port=get("port", default_port or kind.default_port),
-        platform=get("platform", kind.platform),
+        platform=get("platform", kinds.implied_platform(transport, get("shell_type", None))),
         user=get("user", None),
         key_file=get("key_file", None),
         key_passphrase=get("key_passphrase", None),

@@ -49,15 +49,30 @@ def aliases() -> dict[str, str]:
     return {alias: kind.name for kind in KINDS.values() for alias in kind.aliases}
 
 
-def platform_of(transport: str, platform: str | None) -> str:
-    """The platform a host runs: its own setting, else its transport's, else the assumption."""
+# Shell types that only Windows has: over SSH they make a host Windows (its OpenSSH server).
+WINDOWS_SHELLS = frozenset({"cmd", "powershell"})
+
+
+def implied_platform(transport: str, shell_type: str | None) -> str | None:
+    """The platform a host's transport or shell type implies, None when neither does: what the
+    inventory records for a host that does not name its platform."""
+    kind = KINDS.get(transport)
+    if kind is not None and kind.platform:
+        return kind.platform
+    return "windows" if shell_type in WINDOWS_SHELLS else None
+
+
+def platform_of(transport: str, platform: str | None, shell_type: str | None = None) -> str:
+    """The platform a host runs: its own setting, else what its transport or shell type
+    implies, else the assumption."""
     if platform:
         return platform
+    implied = implied_platform(transport, shell_type)
+    if implied:
+        return implied
     kind = KINDS.get(transport)
     if kind is None:
         return "linux"
-    if kind.platform:
-        return kind.platform
     if kind.assumed == CONTROLLER:
         return {"Darwin": "macos", "Windows": "windows"}.get(_platform.system(), "linux")
     return kind.assumed

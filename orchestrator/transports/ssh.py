@@ -8,6 +8,7 @@ at the deadline the watchdog closes the socket or channel beneath it and the cal
 Here: what a run's connections share (``SshPool``: routes, keys, jump hosts) and one host's
 connection (``SshTransport``). One login is ``ssh_login``, with the banner guard in
 ``ssh_banner`` and keys in ``ssh_keys``; one command, through sudo or not, is ``ssh_sudo``.
+A Windows host (its OpenSSH server) runs batch scripts as over WinRM: ``ssh_windows``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from paramiko.ssh_exception import SSHException
 from orchestrator.errors import CommandTimeout, TransportError, UnreachableError
 from orchestrator.inventory.model import Host
 from orchestrator.secrets import SecretStore
+from orchestrator.transports import ssh_windows
 from orchestrator.transports.base import CommandResult, Deadline, Transport
 from orchestrator.transports.connector import Note, PoolSetup
 from orchestrator.transports.hostkeys import KnownHosts
@@ -85,7 +87,7 @@ class SshPool:
             return self._routes[host.name]
 
     def check(self, host: Host) -> None:
-        pass
+        ssh_windows.check(host)
 
     def ready(self, hosts: Iterable[Host]) -> None:
         """Resolve every route and load every named key now: bad input stops the run up front.
@@ -163,6 +165,12 @@ class SshTransport(Transport):
         self._run = run
         self._conn: paramiko.Transport | None = None
         self._become_password: str | None = None
+        # Windows' OpenSSH: steps are batch scripts for cmd.exe, without become.
+        self._windows = ssh_windows.WindowsCmd(self) if ssh_windows.is_windows(host) else None
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None and self._conn.is_active()
 
     def connect(self, deadline: Deadline) -> None:
         r = self._run.route(self.host)
@@ -172,6 +180,8 @@ class SshTransport(Transport):
                 self._conn = open_connection(r.target, deadline, self._run, via)
         else:
             self._conn = open_connection(r.target, deadline, self._run, None)
+        if self._windows is not None:
+            self._windows.connected()
         become = self.host.become
         if become.enabled and become.password is not None:
             what = f"host {self.host.name!r} sudo password"
@@ -182,6 +192,17 @@ class SshTransport(Transport):
     def run(
         self, command: str, deadline: Deadline, stdin: bytes | None = None, *, become: bool = False
     ) -> CommandResult:
+        if self._windows is not None:
+            return self._windows.run(command, deadline, stdin)
+        result = self.exec(command, deadline, stdin, become=become)
+        ssh_windows.refuse_cmd_answer(self.host, result)
+        return result
+
+    def exec(
+        self, command: str, deadline: Deadline, stdin: bytes | None = None, *, become: bool = False
+    ) -> CommandResult:
+        """``command`` on a channel of its own, as the login shell runs it (through sudo with
+        ``become``); what came back, or ``timed_out`` when the deadline closed the channel."""
         conn = self._conn
         if conn is None or not conn.is_active():
             raise UnreachableError(f"host {self.host.name!r}: the SSH connection was lost")
@@ -232,6 +253,8 @@ class SshTransport(Transport):
         return dog.fired
 
     def close(self) -> None:
+        if self._windows is not None and self._conn is not None:
+            self._windows.close()  # sweeps a script a deadline may have left there
         conn, self._conn = self._conn, None
         if conn is not None:
             conn.close()

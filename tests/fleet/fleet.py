@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from . import layers, macos, procs
+from . import layers, macos, procs, windows_openssh
 from .kinds import (
     BEHIND_JUMP,
     CHANGED_HOSTKEY,
@@ -195,6 +195,7 @@ class Fleet:
         self.secrets: list[str] = []
         self.client_key = workdir / "keys" / "client_ed25519"
         self.client_key_encrypted = workdir / "keys" / "client_ed25519_encrypted"
+        self.windows = windows_openssh.WindowsFiles(workdir)  # the windows_openssh hosts' files
         self._runtime: dict[str, _Runtime] = {}
         self._wrong_keys: dict[str, str] = {}  # changed_hostkey host -> the key known_hosts gets
         self._host_keys: dict[str, str] = {}  # name -> public key line sshd presents
@@ -249,10 +250,12 @@ class Fleet:
             SUDO_PASSWORD_ENV: password,
             WRONG_SUDO_PASSWORD_ENV: "wrong-" + secrets.token_urlsafe(9),
             KEY_PASSPHRASE_ENV: passphrase,
+            **windows_openssh.new_passwords(),
         }
         client_pub = keygen(self.client_key, "kremove-fleet-client")
         encrypted_pub = keygen(self.client_key_encrypted, "kremove-fleet-client-enc", passphrase)
         self.secrets = list(dict.fromkeys(self.env.values()))
+        self.secrets += windows_openssh.hex_forms(self.env)
         for key in (self.client_key, self.client_key_encrypted):
             text = key.read_text()
             self.secrets.append(text)
@@ -353,6 +356,8 @@ class Fleet:
             os.chown(log, uid, uid)
             hostdir.chmod(0o755)
             self._write_sshd_config(name)
+            if KINDS[kind].windows:
+                windows_openssh.prepare_host(hostdir, name, KINDS[kind].windows, self.env)
 
     def _hostdir(self, name: str) -> Path:
         """The directory a host sees at /run/fleet-host (config, keys, logs)."""
@@ -390,11 +395,17 @@ class Fleet:
             "PermitTunnel no",
             "AcceptEnv LANG LC_*",
             "Subsystem sftp /usr/lib/openssh/sftp-server",
-            f"ForceCommand {layers.LOG_COMMAND}",
+            f"ForceCommand {self._force_command(host.kind)}",
         ]
         if _sshd_version() >= (9, 8):
             lines.append("PerSourcePenalties no")
         (self._hostdir(name) / "sshd_config").write_text("\n".join(lines) + "\n")
+
+    @staticmethod
+    def _force_command(kind: str) -> str:
+        """What sshd runs for every session: the command logged, then run by the login shell
+        (a windows_openssh host's is the emulated cmd.exe)."""
+        return windows_openssh.FORCE_COMMAND if KINDS[kind].windows else layers.LOG_COMMAND
 
     def _layers_of(self, kind: str) -> list[Path]:
         layers_dir = self.workdir / "layers"
@@ -411,6 +422,7 @@ class Fleet:
             sizes = [path.stat().st_size if path.exists() else 0 for path in self._logs(name)]
             self._log_offsets[name] = (sizes[0], sizes[1])
             sshd = [SSHD, "-D", "-f", f"{HOST_RUN}/sshd_config", "-E", f"{HOST_RUN}/sshd.log"]
+            windows = KINDS[host.kind].windows
             specs.append(
                 layers.host_spec(
                     self._layers_of(host.kind),
@@ -419,7 +431,7 @@ class Fleet:
                     base / "stage",
                     self._hostdir(name),
                     runtime.hostname,
-                    sshd,
+                    windows_openssh.argv(sshd) if windows else sshd,
                     uid=self._uid,
                     log=base / "start.log",
                     mac=macos.launcher_spec(self.workdir / "layers", base)
@@ -656,6 +668,9 @@ class Fleet:
                     else {},
                     "receipts": self.kaspersky_receipts(host.name)
                     if running and host.platform == "macos"
+                    else {},
+                    "products": self.windows.kaspersky_products(host.name)
+                    if running and host.platform == "windows"
                     else {},
                 }
             )
@@ -927,6 +942,11 @@ class Fleet:
                 old += [base / f"upper-{runtime.generation}", base / f"work-{runtime.generation}"]
                 runtime.generation += 1
                 (self._hostdir(host_name) / "commands.log").write_text("")
+                windows = KINDS[self.host(host_name).kind].windows
+                if windows:
+                    windows_openssh.prepare_host(
+                        self._hostdir(host_name), host_name, windows, self.env
+                    )
             self._launch(names)
             self._wait_ready(names, timeout=120)
             self._save_state()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import debs, macos
+from . import debs, macos, windows_openssh
 
 CLEAN = "clean"
 ONE_PRODUCT = "one_product"
@@ -32,6 +32,9 @@ MACOS_UNINSTALL_FAILS = "macos_uninstall_fails"
 SU_PASSWORD = "su_password"
 DOAS_PASSWORD = "doas_password"
 DOAS_NOPASS = "doas_nopass"
+WINDOWS_OPENSSH = "windows_openssh"
+WINDOWS_OPENSSH_PROTECTED = "windows_openssh_protected"
+WINDOWS_OPENSSH_HANGING = "windows_openssh_hanging"
 
 # Package templates: layer name -> the packages dpkg installs into it.
 PACKAGE_TEMPLATES: dict[str, tuple[Callable[[], debs.DebSpec], ...]] = {
@@ -54,6 +57,8 @@ class Kind:
     description: str = ""
     platform: str = "linux"  # macos: a Linux namespace dressed as a Mac with shims (macos.py)
     become_method: str = "sudo"  # how kops becomes root there (su, doas: no sudoers rule)
+    # windows: sshd runs the WinRM test host's emulated Windows of this kind (windows_openssh.py)
+    windows: str | None = None
 
     def packages(self) -> dict[str, str]:
         """name -> version of the packages a fresh host of this kind has installed."""
@@ -182,6 +187,28 @@ KINDS: dict[str, Kind] = {
             description="like macos_kav, but KAV's UninstallScript exits 1 with a message on "
             "stderr and changes nothing",
             platform="macos",
+        ),
+        Kind(
+            WINDOWS_OPENSSH,
+            (windows_openssh.LAYER,),
+            description="Windows over OpenSSH (emulated cmd.exe): KES 12.4 and Network Agent 14",
+            platform="windows",
+            windows="kes_and_agent",
+        ),
+        Kind(
+            WINDOWS_OPENSSH_PROTECTED,
+            (windows_openssh.LAYER,),
+            description="like windows_openssh; KES and the Network Agent each need their own "
+            "uninstall password",
+            platform="windows",
+            windows="protected_kes",
+        ),
+        Kind(
+            WINDOWS_OPENSSH_HANGING,
+            (windows_openssh.LAYER,),
+            description="Windows over OpenSSH with KES whose msiexec /x never ends",
+            platform="windows",
+            windows="hanging_uninstall",
         ),
     )
 }

@@ -15,6 +15,8 @@
   its password (the doas program is this machine's, installed by system.py).
 - ``macos-*``: the Mac tree, receipts, launchd state and shim commands of the macOS kinds
   (built by macos.py, without dpkg).
+- ``windows-openssh``: the emulated Windows and its scripts in /etc/kremove-fleet
+  (windows_openssh.py).
 
 Nothing outside the fleet's work directory is written.
 """
@@ -30,7 +32,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import debs, macos
+from . import debs, macos, windows_openssh
 from .kinds import (
     DOAS_LAYER,
     DOAS_NOPASS_LAYER,
@@ -320,4 +322,6 @@ def build_layer(name: str, layers_dir: Path, debs_dir: Path) -> Path:
         return build_doas_layer(layers_dir / name, nopass=name == DOAS_NOPASS_LAYER)
     if name in macos.LAYERS:
         return macos.build_layer(name, layers_dir / name)
+    if name == windows_openssh.LAYER:
+        return windows_openssh.build_layer(layers_dir / name)
     return build_template(name, layers_dir, debs_dir)

@@ -981,6 +981,9 @@ class Cmd:
         raise ExitCmd(_int(words[0], 0) if words else self.errorlevel)
 
     def _b_call(self, rest: str, io: Io) -> None:
+        # CALL expands percents once more, by the rules of where it runs (so on a command
+        # line "call echo %^ERRORLEVEL%" prints the errorlevel of when it runs).
+        rest = self.expand(rest, batch=self.frame is not None)
         name, args = _split_command(rest.strip())
         program = name.strip('"')
         found = self.machine.resolve_file(program, ("", ".cmd", ".bat"))
