@@ -11,6 +11,7 @@ from yaml.nodes import MappingNode, Node
 from orchestrator.errors import InventoryError
 from orchestrator.inventory import ansible_ini, ansible_yaml, csvfile, native, site, vault
 from orchestrator.inventory.ansible_vars import READ_VARS, opened
+from orchestrator.inventory.dynamic import detect_dynamic, load_dynamic
 from orchestrator.inventory.formats import file_format, guessed_ini_error
 from orchestrator.inventory.model import Inventory
 from orchestrator.inventory.raw import Owner, RawInventory, Value
@@ -27,22 +28,32 @@ def load_inventories(paths: Sequence[Path], playbook_dir: Path | None = None) ->
         raise InventoryError("no inventory given; pass -i FILE")
     merged = RawInventory()
     given = site.sources(paths)  # a directory is its files; a comma list, hosts (site.py)
+    files: list[Path] = []
     for source in given:
         for path in source.files:
-            merged.absorb(load_file(path))
+            merged.absorb(load_file(path, files))
+            files.append(path)
         if source.hosts is not None:
             merged.absorb(site.host_list(source.hosts))
     read = site.attach_vars(merged, given, read_decrypted, playbook_dir)  # group_vars/ ...
     return dataclasses.replace(resolve(merged), site=tuple(read))
 
 
-def load_file(path: Path) -> RawInventory:
-    """One file's raw content, before precedence and cross-file checks."""
+def load_file(path: Path, earlier: Sequence[Path] = ()) -> RawInventory:
+    """One file's raw content, before precedence and cross-file checks; ``earlier`` are the
+    sources given before it (a ``constructed`` plugin config builds on them)."""
+    kind = detect_dynamic(path)  # an inventory script may be a program: asked before decoding
+    if kind is not None:
+        return load_dynamic(path, kind)
     text = read_decrypted(path)
-    try:
-        raw = parse_text(text, str(path), file_format(path, text))
-    except InventoryError as exc:
-        raise guessed_ini_error(exc, path, text) from None
+    kind = detect_dynamic(path, text)
+    if kind is not None:
+        raw = load_dynamic(path, kind, text, earlier)
+    else:
+        try:
+            raw = parse_text(text, str(path), file_format(path, text))
+        except InventoryError as exc:
+            raise guessed_ini_error(exc, path, text) from None
     _open_read_vars(raw)
     return raw
 
