@@ -16,7 +16,7 @@ from typing import Any
 
 from orchestrator.engine.request import DEFAULT_FORKS, DEFAULT_HOST_TIMEOUT
 from orchestrator.errors import InputError
-from orchestrator.inventory.model import Host
+from orchestrator.inventory.model import WSMAN, Host
 from orchestrator.ledger import Ledger, RunDetail
 
 # A run that stopped before every host was worked on; "running" is one that died without saying.
@@ -117,7 +117,7 @@ def resume_order(hosts: Sequence[Host], source: RunDetail) -> list[Host]:
 
 def unchecked_certificates(hosts: Sequence[Host]) -> list[str]:
     """WinRM hosts whose certificates are not checked (inventory cert_validation: false)."""
-    return [h.name for h in hosts if h.transport == "winrm" and not h.winrm.cert_validation]
+    return [h.name for h in hosts if h.transport in WSMAN and not h.winrm.cert_validation]
 
 
 def plain_http(hosts: Sequence[Host]) -> list[Host]:
@@ -126,7 +126,7 @@ def plain_http(hosts: Sequence[Host]) -> list[Host]:
     return [
         h
         for h in hosts
-        if h.transport == "winrm" and h.winrm.scheme == "http" and h.winrm.auth != "kerberos"
+        if h.transport in WSMAN and h.winrm.scheme == "http" and h.winrm.auth != "kerberos"
     ]
 
 

@@ -17,7 +17,7 @@ from orchestrator.inventory.ansible_secrets import (
     is_uninstall_password,
     secret_ref,
 )
-from orchestrator.inventory.model import UninstallPassword
+from orchestrator.inventory.model import WSMAN, UninstallPassword
 from orchestrator.inventory.raw import Layer, Origin, Owner, Value
 from orchestrator.inventory.settings import (
     CHECKS,
@@ -53,6 +53,16 @@ SETTINGS = {
     "ansible_winrm_cert_pem": "winrm.cert_pem",
     "ansible_winrm_cert_key_pem": "winrm.cert_key_pem",
     "ansible_shell_type": "shell_type",
+    # ansible_connection=psrp: the same WS-Man endpoint and settings as WinRM
+    "ansible_psrp_host": "address",
+    "ansible_psrp_port": "port",
+    "ansible_psrp_user": "user",
+    "ansible_psrp_protocol": "winrm.scheme",
+    "ansible_psrp_auth": "winrm.auth",
+    "ansible_psrp_cert_trust_path": "winrm.ca_trust_path",
+    "ansible_psrp_ca_cert": "winrm.ca_trust_path",
+    "ansible_psrp_certificate_pem": "winrm.cert_pem",
+    "ansible_psrp_certificate_key_pem": "winrm.cert_key_pem",
 }
 # Password variables → the setting whose reference they give.
 PASSWORDS = {
@@ -69,6 +79,10 @@ PLAINTEXT_SECRETS = frozenset(PASSWORDS)
 # Free vars kremove reads itself: a vaulted one is decrypted like a connection setting.
 READ_VARS = frozenset({"kaspersky_login"})
 CERT_VALIDATION = "ansible_winrm_server_cert_validation"
+CERT_VALIDATIONS = frozenset({CERT_VALIDATION, "ansible_psrp_cert_validation"})
+# psrp's default auth, Kerberos where it can be used, else NTLM: kremove's own rule for an
+# unset auth (a UPN login means Kerberos), so it is left unset.
+NEGOTIATE = ("ansible_psrp_auth", "negotiate")
 SECRET_SETTINGS = frozenset({"password", "become.password", "key_passphrase"})
 WINRM_HTTP_PORT = 5985
 
@@ -88,6 +102,8 @@ def ansible_layer(entries: dict[str, Value], owner: Owner) -> Layer:
         elif is_uninstall_password(key):
             ref = secret_ref(entry, owner, key)
             uninstall_password(layer, _product(key), ref, entry.origin, owner)
+        elif (key, str(entry.value).strip().lower()) == NEGOTIATE:
+            continue
         elif key in SETTINGS:
             value = opened(entry, owner, key)
             if is_template(value):  # a vaulted template: evaluated like a written one
@@ -95,8 +111,8 @@ def ansible_layer(entries: dict[str, Value], owner: Owner) -> Layer:
                 layer.settings[SETTINGS[key]] = Value(templated, entry.origin)
             else:
                 put(layer, SETTINGS[key], value, entry.origin, owner, key)
-        elif key == CERT_VALIDATION:
-            value = _cert_validation(opened(entry, owner, key), entry.origin, owner)
+        elif key in CERT_VALIDATIONS:
+            value = _cert_validation(opened(entry, owner, key), entry.origin, owner, key)
             layer.settings["winrm.cert_validation"] = Value(value, entry.origin)
         elif key in READ_VARS:
             layer.vars[key] = Value(opened(entry, owner, key), entry.origin)
@@ -126,7 +142,7 @@ def _setting_of(key: str) -> str | None:
         return PASSWORDS[key]
     if is_uninstall_password(key):
         return UNINSTALL + _product(key)
-    if key == CERT_VALIDATION:
+    if key in CERT_VALIDATIONS:
         return "winrm.cert_validation"
     return SETTINGS.get(key)
 
@@ -146,9 +162,9 @@ def opened(entry: Value, owner: Owner, key: str) -> Any:
         raise owner.error("decrypted, the vault value is not UTF-8", entry.origin, key) from None
 
 
-def _cert_validation(value: Any, origin: Origin, owner: Owner) -> bool:
+def _cert_validation(value: Any, origin: Origin, owner: Owner, key: str) -> bool:
     def fail(message: str) -> InventoryError:
-        return owner.error(message, origin, CERT_VALIDATION)
+        return owner.error(message, origin, key)
 
     word = as_text(value, fail).lower()
     if word not in ("validate", "ignore"):
@@ -180,7 +196,7 @@ def connection(
         jump = _ssh_args(hostvars, settings, free, owner, warnings)
         if jump is not None:
             implied["proxy_jump"] = jump
-    elif transport == "winrm":
+    elif transport in WSMAN:
         implied.update(_winrm_implied(settings))
     return settings, free, implied, warnings
 
@@ -206,8 +222,8 @@ def _evaluated(hostvars: HostVars, key: str, value: Value, owner: Owner) -> Valu
             return Value(UninstallPassword(ref, templated.owner, str(value.origin)), value.origin)
         return Value(ref, value.origin)
     plain = hostvars.setting(value, secret=False)
-    if templated.var == CERT_VALIDATION:
-        return Value(_cert_validation(plain, value.origin, owner), value.origin)
+    if templated.var in CERT_VALIDATIONS:
+        return Value(_cert_validation(plain, value.origin, owner, templated.var), value.origin)
 
     def fail(message: str) -> InventoryError:
         return owner.error(message, value.origin, templated.var)

@@ -72,9 +72,13 @@ class Become:
     auto: bool = False
 
 
+# The transports that speak WS-Management and so read WinrmSettings.
+WSMAN = ("winrm", "psrp")
+
+
 @dataclass(frozen=True)
 class WinrmSettings:
-    """WinRM specifics; consulted only when transport is winrm."""
+    """WinRM specifics; consulted only when transport is winrm or psrp (the same endpoint)."""
 
     auth: str = "ntlm"  # ntlm | kerberos | credssp | basic | certificate
     scheme: str = "https"  # https | http
@@ -130,7 +134,7 @@ class Host:
                 "method": self.become.method,
                 "password": self.become.password and self.become.password.describe(),
             },
-            "winrm": vars(self.winrm) if self.transport == "winrm" else None,
+            "winrm": vars(self.winrm) if self.transport in WSMAN else None,
             "shell_type": self.shell_type,
             "jump": self.jump,
             **({"proxy_jump": self.proxy_jump} if self.proxy_jump else {}),

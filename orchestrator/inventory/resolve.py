@@ -14,7 +14,7 @@ from typing import Any
 from orchestrator.errors import InventoryError
 from orchestrator.inventory.addresses import address_problem
 from orchestrator.inventory.ansible_vars import connection
-from orchestrator.inventory.model import Become, Group, Host, Inventory, WinrmSettings
+from orchestrator.inventory.model import WSMAN, Become, Group, Host, Inventory, WinrmSettings
 from orchestrator.inventory.raw import Owner, RawGroup, RawHost, RawInventory, Value, VarsFiles
 from orchestrator.inventory.settings import show, uninstall_passwords
 from orchestrator.transports import kinds
@@ -210,10 +210,10 @@ def _host(
     get = _getter({**implied, **settings})
     transport = get("transport", "ssh")
     winrm = _winrm(get)
-    if transport == "winrm":
+    if transport in WSMAN:
         _check_winrm(raw.name, winrm, settings)
     kind = kinds.KINDS[transport]
-    default_port = WINRM_HTTP_PORT if transport == "winrm" and winrm.scheme == "http" else None
+    default_port = WINRM_HTTP_PORT if transport in WSMAN and winrm.scheme == "http" else None
     address = get("address", raw.name)
     if transport != "local":
         _check_address(raw, address, settings.get("address"))

@@ -36,6 +36,7 @@ KINDS: Mapping[str, Kind] = {
     for kind in (
         Kind("ssh", "orchestrator.transports.ssh", 22, aliases=("paramiko", "smart")),
         Kind("winrm", "orchestrator.transports.winrm", 5986, platform="windows"),
+        Kind("psrp", "orchestrator.transports.psrp", 5986, platform="windows"),
         Kind("local", "orchestrator.transports.local", 0, assumed=CONTROLLER),
     )
 }

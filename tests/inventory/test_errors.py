@@ -112,8 +112,8 @@ CASES = [
     ),
     (
         "t.ini",
-        "[w]\nh1\n[w:vars]\nansible_connection=psrp\n",
-        ["t.ini:4:", "group 'w'", "unknown transport 'psrp'"],
+        "[w]\nh1\n[w:vars]\nansible_connection=docker\n",
+        ["t.ini:4:", "group 'w'", "unknown transport 'docker'"],
     ),
     (
         "t.yml",

@@ -54,7 +54,7 @@ def test_the_inventory_takes_names_aliases_ports_and_platforms_from_the_table(
     assert (a.transport, a.port, a.platform, host_platform(a)) == ("echo", 7, "macos", "macos")
     assert (b.transport, b.port, b.platform, host_platform(b)) == ("ssh", 22, None, "linux")
     path.write_text("c ansible_connection=telnet\n")
-    with pytest.raises(InventoryError, match="use one of: ssh, winrm, local, echo"):
+    with pytest.raises(InventoryError, match="use one of: ssh, winrm, psrp, local, echo"):
         load_inventories([path])
 
 
@@ -91,5 +91,7 @@ def test_a_new_kind_is_opened_only_when_a_host_uses_it_and_its_notes_reach_the_l
 
 def test_a_host_whose_transport_is_not_in_the_table_is_refused_up_front() -> None:
     odd = Host(name="x", address="127.0.0.1", transport="telnet", source="inv.yml:3")
-    with pytest.raises(InputError, match=r"transport 'telnet' is not supported.*ssh, winrm, local"):
+    with pytest.raises(
+        InputError, match=r"transport 'telnet' is not supported.*ssh, winrm, psrp, local"
+    ):
         Connector.open(PoolSetup(SecretStore()), [odd])

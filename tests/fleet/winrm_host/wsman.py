@@ -36,6 +36,7 @@ NS = {
     "f": "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault",
 }
 SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
+PS_RESOURCE = "http://schemas.microsoft.com/powershell/"  # PSRP's configurations (psrp.py)
 ACTIONS = {
     "http://schemas.xmlsoap.org/ws/2004/09/transfer/Create": "Create",
     "http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete": "Delete",
@@ -185,6 +186,7 @@ class HostService:
         self.lock = threading.Lock()
         self.faults: list[dict[str, Any]] = []  # injected by tests: answer an action badly
         self.unhang = threading.Event()
+        self.psrp: Any = None  # the PowerShell resource, made at its first request
 
     # -- actions ---------------------------------------------------------------------------------
 
@@ -203,7 +205,9 @@ class HostService:
                 return self._injected(action, fault)
             trickle = fault  # the real answer, but a byte at a time
         try:
-            if action == "Create":
+            if _text(root, ".//w:ResourceURI").startswith(PS_RESOURCE):
+                reply = self._psrp().handle(action, root)
+            elif action == "Create":
                 reply = self._create(root)
             elif action == "Delete":
                 reply = self._delete(root)
@@ -231,6 +235,19 @@ class HostService:
             answer.trickle_for = float(trickle.get("seconds") or 60)
             answer.stop = self.unhang
         return answer
+
+    def _psrp(self) -> Any:
+        """The PowerShell (PSRP) resource: psrp.py, which needs psrpcore (a dev dependency)."""
+        with self.lock:
+            if self.psrp is None:
+                try:
+                    from .psrp import PsrpEndpoint
+                except ImportError:
+                    raise Fault(
+                        500, "w:InvalidSelectors", 2150858752, "No PowerShell endpoint here."
+                    ) from None
+                self.psrp = PsrpEndpoint(self)
+            return self.psrp
 
     def _take_fault(self, action: str) -> dict[str, Any] | None:
         """The injected fault that answers this request, if any (``after`` requests are spared)."""
