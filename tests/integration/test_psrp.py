@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from orchestrator.errors import TransportError
 from orchestrator.inventory.loader import load_inventories
 from orchestrator.playbook.quoting import utf16le_hex
 from orchestrator.secrets import SecretStore
@@ -182,3 +183,40 @@ def test_without_pypsrp_a_psrp_host_is_one_line_naming_the_extra(tmp_path: Path)
         "needs pypsrp, which is not installed: pip install 'kremove[psrp]'; or use winrm, the "
         "same endpoint"
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "size", "expected"),
+    [
+        ("dtd", 20, "DTD"),  # sealed by NTLM on http: only the decrypted text shows it
+        ("oversize", 2 * 1024 * 1024, "larger than"),
+        ("gzip", None, "Content-Encoding: gzip"),
+        ("trickle", None, "timed out: True"),  # a byte a second: only the deadline ends it
+    ],
+)
+def test_a_hostile_answer_to_a_psrp_receive_is_refused_or_cut(
+    protected: ProtectedFleet,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    size: int | None,
+    expected: str,
+) -> None:
+    for name, value in protected.env.items():
+        monkeypatch.setenv(name, value)
+    inventory = protected.fleet.write_inventory(home / "http.yml", scheme="http")
+    inventory.write_text(inventory.read_text().replace("transport: winrm", "transport: psrp"))
+    host = load_inventories([inventory]).hosts[CLEAN]
+    assert (host.transport, host.winrm.scheme) == ("psrp", "http")
+    transport = open_pool(PoolSetup(SecretStore())).transport(host)
+    transport.connect(Deadline.after(30))
+    protected.fleet.inject_fault(CLEAN, "Receive", kind, size=size, seconds=30)
+    try:
+        result = transport.run("@echo off\r\necho x\r\n", Deadline.after(4))
+        outcome = f"timed out: {result.timed_out}"
+    except TransportError as exc:
+        outcome = str(exc)
+        assert CLEAN in outcome
+    finally:
+        transport.close()
+    assert expected in outcome, outcome
