@@ -42,7 +42,7 @@ yaml.SafeDumper.add_representer(
 @dataclass(frozen=True)
 class Commands:
     detect: str  # the detection script, as kremove's shell runs it after sudo
-    floor: str  # the same wrapped exactly as kremove wraps it: sudo -n ... /bin/sh -c '...'
+    floor: str  # the privilege probe, then the same wrapped as kremove wraps it: sudo -n ...
 
 
 def installed_regex(packages: tuple[str, ...]) -> str:
@@ -60,9 +60,11 @@ def render(inventory: Path, vars_path: Path) -> Commands:
     detect_book = playbooks.playbook_for("linux", "detect")
     remove_book = playbooks.playbook_for("linux", "remove")
     assert detect_book is not None and remove_book is not None
-    if len(detect_book.steps) != 1:
-        raise SystemExit("bench: the linux detect playbook has several steps; update bench/")
-    detect = playbooks.renderer.render(detect_book.steps[0].template, context).text
+    steps = {step.id: step for step in detect_book.steps}
+    if list(steps) != ["privilege", "packages"]:
+        raise SystemExit(f"bench: unexpected linux detect steps {list(steps)}; update bench/")
+    probe = playbooks.renderer.render(steps["privilege"].template, context).text
+    detect = playbooks.renderer.render(steps["packages"].template, context).text
     catalog = playbooks.catalog
     products: list[dict[str, Any]] = []
     cleanup = ""
@@ -103,7 +105,12 @@ def render(inventory: Path, vars_path: Path) -> Commands:
         "# written by bench/prepare.py from kremove's rendered playbooks\n"
         + yaml.safe_dump(doc, sort_keys=False, width=1000)
     )
-    floor = become_command(detect, host.become.user, marker=FLOOR_MARKER)
+    # kremove's detection is two commands on one connection: the privilege probe as the login,
+    # then the scan through sudo. The floor does both on one connection too (the probe in a
+    # subshell: it ends with exit).
+    floor = f"( {probe}\n)\n" + become_command(detect, host.become.user, marker=FLOOR_MARKER)
+    if "{}" in floor:
+        raise SystemExit("bench: the floor command holds {}, which xargs -I{} would replace")
     return Commands(detect=detect, floor=floor)
 
 
