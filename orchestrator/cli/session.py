@@ -29,7 +29,7 @@ from orchestrator.engine.outcome import RunResult
 from orchestrator.errors import InputError
 from orchestrator.eventlog import EventLog, LogTargets
 from orchestrator.inventory import ansible_cfg, load_inventories, overrides, select
-from orchestrator.inventory.model import Host, Inventory
+from orchestrator.inventory.model import WSMAN, Host, Inventory
 from orchestrator.inventory.overrides import ConnectionDefaults
 from orchestrator.ledger import Ledger
 from orchestrator.ledger.paths import locate_ledger
@@ -234,7 +234,7 @@ def _shown(names: Sequence[str]) -> str:
 
 def _old_expat(hosts: Sequence[Host]) -> None:
     """Before talking WinRM: say so when this Python's XML parser predates CVE-2024-8176's fix."""
-    if any(h.transport == "winrm" for h in hosts):
+    if any(h.transport in WSMAN for h in hosts):
         from orchestrator.transports.winrm_guard import expat_warning
 
         warning = expat_warning()
