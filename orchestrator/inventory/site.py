@@ -58,10 +58,10 @@ def source(path: Path) -> Source:
     """As Ansible's host_list plugin: a comma in something that is not a path makes a host list."""
     given = str(path)
     if "," in given and not path.exists():
-        files = [part.strip() for part in given.split(",") if Path(part.strip()).is_file()]
-        if files:  # Ansible would take them for host names: never dial a file's name
+        named = [part.strip() for part in given.split(",") if Path(part.strip()).is_file()]
+        if named:  # Ansible would take them for host names: never dial a file's name
             raise InventoryError(
-                f"names the file {files[0]!r}; -i takes one inventory, or a list of hosts: "
+                f"names the file {named[0]!r}; -i takes one inventory, or a list of hosts: "
                 "give each file with its own -i",
                 file=f"-i {given}",
             )
