@@ -19,9 +19,10 @@ from pathlib import Path
 # The script pip installed beside this interpreter, so the tests run this checkout's kremove.
 KREMOVE = shutil.which("kremove", path=str(Path(sys.executable).parent)) or "kremove"
 
-# The developer's own settings (a ledger, where state goes, an ssh config, an agent) would make a
-# test depend on the machine it runs on; they are left out unless a test asks otherwise.
-OWN_SETTINGS = ("KREMOVE_", "SSH_", "XDG_STATE_HOME")
+# The developer's own settings (a ledger, where state goes, an ssh config, an agent, an Ansible
+# config or inventory) would make a test depend on the machine it runs on; they are left out
+# unless a test asks otherwise.
+OWN_SETTINGS = ("KREMOVE_", "SSH_", "XDG_STATE_HOME", "ANSIBLE_")
 
 # Output as a test reads it: no colour codes, and lines wide enough that nothing is wrapped.
 PLAIN = {"NO_COLOR": "1", "COLUMNS": "200"}

@@ -6,7 +6,7 @@ engine/review.py; this module parses, hands over and renders.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -186,8 +186,11 @@ def _settings(
     else:
         settings = restore(given, source, resume=resume)
         reviewed = None if resume else review.reviewed(source)
-    if not settings.inventory:
-        raise InputError("give an inventory with -i (or continue a run with --resume RUN_ID)")
+    if not settings.inventory:  # no -i, nothing stored: ansible.cfg's, as detect and plan read
+        from orchestrator.cli.session import configured_inventory
+
+        found = configured_inventory(or_else=" (or continue a run with --resume RUN_ID)")
+        settings = replace(settings, inventory=tuple(found))
     return settings, reviewed
 
 

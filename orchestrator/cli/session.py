@@ -63,14 +63,15 @@ def ansible_config() -> ansible_cfg.AnsibleConfig:
     return config
 
 
-def configured_inventory() -> list[Path]:
+def configured_inventory(or_else: str = "") -> list[Path]:
     """Where -i is not given: the inventory ansible.cfg or ANSIBLE_INVENTORY names (Ansible's
-    /etc/ansible/hosts where it exists), said on stderr; else a one-line error."""
+    /etc/ansible/hosts where it exists), said on stderr; else a one-line error (``or_else``
+    adds what else the command could be given)."""
     found = ansible_config().inventory()
     if found is None:
         raise InputError(
             "no inventory given: pass -i FILE|DIR|host1,host2, or name one with inventory = in "
-            "ansible.cfg ([defaults]) or ANSIBLE_INVENTORY"
+            f"ansible.cfg ([defaults]) or ANSIBLE_INVENTORY{or_else}"
         )
     paths, where = found
     err.print(f"kremove: note: inventory {safe(', '.join(map(str, paths)))} (from {safe(where)})")

@@ -56,7 +56,7 @@ def kremove(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     ("args", "line"),
     [
         (["run", "--resume", "A", "--plan", "B"], "--resume and --plan cannot be combined"),
-        (["run", "--yes"], "give an inventory with -i"),
+        (["run", "--yes"], "ANSIBLE_INVENTORY (or continue a run with --resume RUN_ID)"),
         (["detect"], "no inventory given: pass -i"),  # nor ansible.cfg, nor ANSIBLE_INVENTORY
         (["report", "--fleet", "RUN"], "give a run id, or --fleet"),
         (["report"], "give a run id, or --fleet"),

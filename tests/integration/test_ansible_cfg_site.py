@@ -70,3 +70,14 @@ def test_the_project_is_reached_from_ansible_cfg_alone(fleet: Fleet, project: Pa
     expected = {h.name: "planned" if h.kind == "one_product" else "clean" for h in fleet.hosts}
     assert {name: h["status"] for name, h in hosts.items()} == expected
     assert {h["privilege"]["login"] for h in hosts.values()} == {"kops"}  # type: ignore[index]
+
+
+def test_run_takes_the_inventory_from_ansible_cfg_too(fleet: Fleet, project: Path) -> None:
+    fleet.write_known_hosts(project / ".ssh" / "known_hosts")
+    done = kremove("run", "--yes", "--json", cwd=project, home=project, strip=NO_ANSIBLE)
+    assert done.returncode == 0, done.stderr
+    assert f"(from {project / 'ansible.cfg'}:2: [defaults] inventory)" in done.stderr
+    statuses = {h["host"]: h["status"] for h in json.loads(done.stdout)["hosts"]}
+    assert statuses == {h.name: "removed" if h.kind == "one_product" else "clean" for h in
+                        fleet.hosts}  # fmt: skip
+    assert all(fleet.kaspersky_packages(h.name) == {} for h in fleet.hosts)
