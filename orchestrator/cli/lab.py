@@ -20,7 +20,7 @@ from orchestrator.errors import InputError, KremoveError
 
 LAB_KINDS = (
     "clean=4,one_product=7,several_products=4,uninstall_fails=1,unreachable=1,slow=1,"
-    "jump=1,behind_jump=1"
+    "jump=1,behind_jump=1,windows_openssh=1"
 )
 # Windows hosts that remove cleanly, one that needs a reboot (3010) and one protected KES that
 # fails without its uninstall password; none that hangs, so a wave over the lab ends quickly.
@@ -148,8 +148,8 @@ def lab_up(
     ),
 ) -> None:
     """Start a practice fleet (REHEARSAL ONLY): ~20 simulated Linux hosts with dummy Kaspersky
-    packages and a few emulated Windows hosts behind WinRM, some failing and unreachable, on
-    127.0.0.1. Rehearse plans and waves against it."""
+    packages, one emulated Windows host behind OpenSSH and a few behind WinRM, some failing and
+    unreachable, on 127.0.0.1. Rehearse plans and waves against it."""
     from orchestrator.cli.console import err, out, safe
 
     done = _lab("up", directory, "--kinds", kinds, "--windows-kinds", windows_kinds)

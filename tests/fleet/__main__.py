@@ -131,6 +131,9 @@ def status(args: argparse.Namespace) -> int:
         print(json.dumps(doc, indent=1))
     else:
         for row in rows:
+            if row["products"]:  # a Windows host behind OpenSSH
+                print(_status_line(row, "; ".join(f"{k} {v}" for k, v in row["products"].items())))
+                continue
             print(_status_line(row, " ".join(f"{k}={v}" for k, v in row["packages"].items())))
         for row in windows_rows:  # Windows display names hold spaces
             print(_status_line(row, "; ".join(f"{k} {v}" for k, v in row["products"].items())))
