@@ -17,8 +17,6 @@
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ import pytest
 from orchestrator.inventory import load_inventories
 from tests.cli_runner import kremove
 from tests.fleet.winrm_host.fleet import PASSWORD_ENV, WinrmFleet
+from tests.integration.relay import relay
 from tests.inventory.ansible_tools import ansible
 
 LOGIN = "ansible_user=kops\nansible_password=\"{{ lookup('env', '" + PASSWORD_ENV + "') }}\""
@@ -42,33 +41,8 @@ def fleet(winrm_fleet_factory: Callable[..., WinrmFleet]) -> WinrmFleet:
 def relay_5985(fleet: WinrmFleet) -> Iterator[str]:
     """127.0.0.2:5985 relayed to the kes_and_agent host's HTTP port (the test host's ports are
     the kernel's choice; Ansible's rule is about 5985)."""
-    target = fleet.by_kind("kes_and_agent")[0].http_port
-    server = socket.create_server(("127.0.0.2", 5985))
-    threading.Thread(target=_serve, args=(server, target), daemon=True).start()
-    yield "127.0.0.2"
-    server.close()
-
-
-def _serve(server: socket.socket, port: int) -> None:
-    while True:
-        try:
-            client, _ = server.accept()
-        except OSError:
-            return
-        upstream = socket.create_connection(("127.0.0.1", port))
-        for a, b in ((client, upstream), (upstream, client)):
-            threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
-
-
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            sink.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for end in (source, sink):
-            end.close()
+    with relay("127.0.0.2", 5985, fleet.by_kind("kes_and_agent")[0].http_port) as address:
+        yield address
 
 
 def detect(fleet: WinrmFleet, home: Path, inventory: Path) -> dict[str, Any]:
