@@ -11,9 +11,12 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator.errors import InputError
-from orchestrator.inventory.model import Host, SecretRef
+
+if TYPE_CHECKING:  # the inventory's vault module uses Secret: no import cycle at run time
+    from orchestrator.inventory.model import Host, SecretRef
 
 MASK = "********"
 

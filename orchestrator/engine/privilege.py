@@ -84,7 +84,7 @@ def _judge(host: Host, probe: Privilege) -> _Judged:
         return (
             False,
             False,
-            f"login '{login}' is not an elevated administrator ({probe.detail}); WinRM has no "
+            f"login '{login}' is not an elevated administrator ({probe.detail}); Windows has no "
             "become: log in as a member of Administrators (-u USER, ansible_user)",
         )
     return _sudo(host, probe)

@@ -18,7 +18,7 @@ from pathlib import Path
 from orchestrator.errors import InputError
 from orchestrator.inventory.model import Become, Host, Inventory, SecretRef
 
-# Transports on which kremove becomes root with sudo (WinRM has no become: the login must be an
+# Transports on which kremove becomes root with sudo (Windows has no become: the login must be an
 # administrator).
 SUDO_TRANSPORTS = frozenset({"ssh", "local"})
 

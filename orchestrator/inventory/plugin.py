@@ -24,11 +24,11 @@ from typing import Any
 from yaml.nodes import MappingNode, ScalarNode
 
 from orchestrator import textsafe
+from orchestrator.deadline import Deadline
 from orchestrator.errors import InventoryError
 from orchestrator.inventory import json_inventory, programs, vault
 from orchestrator.inventory.raw import RawInventory, same
 from orchestrator.inventory.yamlnodes import compose
-from orchestrator.transports.base import Deadline
 
 PROGRAM_ENV = "KREMOVE_ANSIBLE_INVENTORY"
 DEADLINE_SECONDS = 120.0  # a cloud plugin pages through an API

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import IO
 
 from orchestrator import textsafe
+from orchestrator.deadline import Deadline
 from orchestrator.errors import InputError, InventoryError
 from orchestrator.inventory.settings import Fail
-from orchestrator.transports.base import Deadline
 
 TIMEOUT_ENV = "KREMOVE_INVENTORY_TIMEOUT"
 MAX_OUTPUT = 256 * 1024 * 1024  # an inventory larger than this is a runaway program

@@ -15,11 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from orchestrator.deadline import Deadline
 from orchestrator.errors import InventoryError
 from orchestrator.inventory import json_inventory, programs
 from orchestrator.inventory.raw import Origin, RawInventory
 from orchestrator.inventory.settings import Fail
-from orchestrator.transports.base import Deadline
 
 DEADLINE_SECONDS = 30.0
 HOST_CALLS_AT_ONCE = 4

@@ -2,41 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from types import TracebackType
 from typing import ClassVar
 
+from orchestrator.deadline import Deadline as Deadline  # re-exported: every transport's
 from orchestrator.inventory.model import Host
 
 # Output kept per stream in memory. Beyond it the middle is dropped: the head carries what a
 # parser needs, the tail carries the error a human needs.
 MAX_OUTPUT_BYTES = 4 * 1024 * 1024
-
-
-class Deadline:
-    """A point on the monotonic clock. Every wait in kremove is bounded by one of these."""
-
-    __slots__ = ("at",)
-
-    def __init__(self, at: float) -> None:
-        self.at = at
-
-    @classmethod
-    def after(cls, seconds: float) -> Deadline:
-        return cls(time.monotonic() + seconds)
-
-    def remaining(self) -> float:
-        return max(0.0, self.at - time.monotonic())
-
-    @property
-    def expired(self) -> bool:
-        return time.monotonic() >= self.at
-
-    def sooner(self, seconds: float) -> Deadline:
-        """This deadline or ``seconds`` from now, whichever comes first."""
-        return Deadline(min(self.at, time.monotonic() + seconds))
 
 
 @dataclass(frozen=True)
