@@ -31,10 +31,11 @@ def _serve(server: socket.socket, port: int) -> None:
             return
         upstream = socket.create_connection(("127.0.0.1", port))
         for a, b in ((client, upstream), (upstream, client)):
-            threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+            threading.Thread(target=pipe, args=(a, b), daemon=True).start()
 
 
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
+def pipe(source: socket.socket, sink: socket.socket) -> None:
+    """Copy ``source`` to ``sink`` until either end closes, then close both."""
     try:
         while data := source.recv(65536):
             sink.sendall(data)

@@ -23,6 +23,7 @@ from orchestrator.transports.ssh import SshPool, SshTransport
 from orchestrator.transports.ssh_banner import MAX_PRE_BANNER_LINES, BannerGuard, BannerRefused
 from orchestrator.transports.sshconfig import SshConfig
 from tests.fleet.fleet import KEY_PASSPHRASE_ENV, PASSWORD_ENV, SUDO_PASSWORD_ENV, Fleet
+from tests.integration.relay import pipe
 
 
 @pytest.fixture(scope="module")
@@ -217,18 +218,7 @@ class DroppingRelay:
             upstream = socket.create_connection(self.target)
             client.sendall(self.prefix)
             for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                s.close()
+                threading.Thread(target=pipe, args=(a, b), daemon=True).start()
 
     def close(self) -> None:
         self.listener.close()
