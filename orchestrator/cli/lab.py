@@ -19,8 +19,8 @@ from orchestrator.cli.options import LabDirOpt
 from orchestrator.errors import InputError, KremoveError
 
 LAB_KINDS = (
-    "clean=4,one_product=7,several_products=4,uninstall_fails=1,unreachable=1,slow=1,"
-    "jump=1,behind_jump=1,windows_openssh=1"
+    "clean=4,one_product=6,several_products=4,uninstall_fails=1,unreachable=1,slow=1,"
+    "jump=1,behind_jump=1,unknown_kaspersky=1,windows_openssh=1"
 )
 # Windows hosts that remove cleanly, one that needs a reboot (3010) and one protected KES that
 # fails without its uninstall password; none that hangs, so a wave over the lab ends quickly.

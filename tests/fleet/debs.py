@@ -171,6 +171,50 @@ fi
     )
 
 
+KESS_VERSION = "3.3.0-233"
+KICS_VERSION = "2.0.0-1420"
+UNKNOWN_VERSION = "9.9.0-1"
+
+
+def _product(package: str, version: str, description: str, depends: str = "") -> DebSpec:
+    """A Linux product laid out like kesl: a program in /opt/kaspersky/<package>, data in /var."""
+    return DebSpec(
+        package=package,
+        version=version,
+        description=description,
+        files={
+            f"opt/kaspersky/{package}/bin/{package}-control": _binary(package, version),
+            f"opt/kaspersky/{package}/shared/version": version + "\n",
+            f"var/opt/kaspersky/{package}/common/{package}.ini": "[General]\nInstalled=yes\n",
+        },
+        depends=depends,
+        scripts={"prerm": _script(f'echo "{package}: stopping (dummy)"')},
+    )
+
+
+def kess() -> DebSpec:
+    return _product("kess", KESS_VERSION, "Kaspersky Embedded Systems Security for Linux (dummy)")
+
+
+def kess_gui() -> DebSpec:
+    return _product("kess-gui", KESS_VERSION, "KESS graphical interface (dummy)", depends="kess")
+
+
+def kics() -> DebSpec:
+    return _product("kics", KICS_VERSION, "Kaspersky Industrial CyberSecurity for Linux (dummy)")
+
+
+def kics_gui() -> DebSpec:
+    return _product("kics-gui", KICS_VERSION, "KICS graphical interface (dummy)", depends="kics")
+
+
+def unknown_kaspersky() -> DebSpec:
+    """A Kaspersky product no catalog entry names (modelled on the KSC Linux server, whose
+    package name no source gives): files under /opt/kaspersky, a package name kremove cannot
+    know. Detection must report it, never call the host clean."""
+    return _product("klunlisted", UNKNOWN_VERSION, "An uncatalogued Kaspersky product (dummy)")
+
+
 def build(spec: DebSpec, cache: Path) -> Path:
     """The .deb for ``spec``, built with dpkg-deb unless ``cache`` already holds it."""
     with _BUILD_LOCK:

@@ -35,12 +35,18 @@ DOAS_NOPASS = "doas_nopass"
 WINDOWS_OPENSSH = "windows_openssh"
 WINDOWS_OPENSSH_PROTECTED = "windows_openssh_protected"
 WINDOWS_OPENSSH_HANGING = "windows_openssh_hanging"
+KESS_GUI = "kess_gui"
+KICS_GUI = "kics_gui"
+UNKNOWN_KASPERSKY = "unknown_kaspersky"
 
 # Package templates: layer name -> the packages dpkg installs into it.
 PACKAGE_TEMPLATES: dict[str, tuple[Callable[[], debs.DebSpec], ...]] = {
     "pkgs-kesl": (debs.kesl,),
     "pkgs-several": (debs.kesl, debs.kesl_gui, debs.klnagent64),
     "pkgs-kesl-prerm-fails": (lambda: debs.kesl(fail_prerm=True),),
+    "pkgs-kess": (debs.kess, debs.kess_gui),
+    "pkgs-kics": (debs.kics, debs.kics_gui),
+    "pkgs-unknown": (debs.unknown_kaspersky,),
 }
 SUDO_PASSWORD_LAYER = "sudo-password"  # sudoers: kops needs its password (no NOPASSWD)
 NO_SUDO_LAYER = "no-sudo"  # sudoers: no rule for kops, which cannot become root at all
@@ -98,6 +104,14 @@ KINDS: dict[str, Kind] = {
             UNINSTALL_FAILS,
             ("pkgs-kesl-prerm-fails",),
             description="kesl installed whose prerm exits 1, so removing or purging it fails",
+        ),
+        Kind(KESS_GUI, ("pkgs-kess",), description="kess and kess-gui (depends on kess)"),
+        Kind(KICS_GUI, ("pkgs-kics",), description="kics and kics-gui (depends on kics)"),
+        Kind(
+            UNKNOWN_KASPERSKY,
+            ("pkgs-unknown",),
+            description="klunlisted: a Kaspersky package no catalog entry names, owning files "
+            "under /opt/kaspersky and /var/opt/kaspersky",
         ),
         Kind(
             UNREACHABLE,

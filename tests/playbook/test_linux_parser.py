@@ -75,3 +75,57 @@ def test_output_that_cannot_prove_clean_is_an_error(
 
 def test_packages_not_in_the_catalog_are_ignored(catalog: Catalog) -> None:
     assert parse("manager\tdpkg\ndpkg\tbash\t5.2\tamd64\tinstall ok installed\n", catalog) == []
+
+
+# Issue 19: what owns files under Kaspersky's directories, and what runs from them.
+OWNERS = (
+    "manager\tdpkg\n"
+    "dpkg\tkesl\t12.1.0-1297\tamd64\tinstall ok installed\n"
+    "owner\tdpkg\tkesl\t/opt/kaspersky\n"
+    "owner\tdpkg\tklms\t/opt/kaspersky\n"
+    "owner\tdpkg\tklms\t/opt/kaspersky/klms/bin\n"
+    "owner\trpm\tkics\t/opt/kaspersky/kics\n"
+    "process\t4242\t/opt/kaspersky/kesl/bin/kesl-control\n"
+    "owner\tdpkg\tkesl\t/opt/kaspersky/kesl/bin/kesl-control\n"
+    "process\t777\t/opt/kaspersky/ksc64/sbin/klserver (deleted)\n"
+    "path\t/opt/kaspersky\n"
+)
+
+
+def test_a_package_the_catalog_does_not_know_owning_kaspersky_files_is_unknown_kaspersky(
+    catalog: Catalog,
+) -> None:
+    findings = linux_packages(
+        CommandResult(exit_code=0, stdout=OWNERS, stderr="", duration=0.1), catalog
+    )
+    unknown = [f for f in findings if f.product == "unknown-kaspersky"]
+    assert all(f.kind == "installed" for f in unknown)
+    assert [f.evidence for f in unknown] == [
+        {"manager": "dpkg", "package": "klms", "path": "/opt/kaspersky"},
+        {"process": "/opt/kaspersky/ksc64/sbin/klserver (deleted)", "pid": "777"},
+    ]
+    assert "klms" in unknown[0].name and "/opt/kaspersky" in unknown[0].name
+    assert "pid 777" in unknown[1].name
+    # Catalog packages (kesl, kics) and the program kesl owns are not unknown.
+    assert [f.product for f in findings if f.product != "unknown-kaspersky"] == ["kesl", "residue"]
+
+
+def test_kess_and_kics_have_their_gui_packages_removed_first(catalog: Catalog) -> None:
+    stdout = (
+        "manager\tdpkg\n"
+        "dpkg\tkess\t3.3.0-100\tamd64\tinstall ok installed\n"
+        "dpkg\tkess-gui\t3.3.0-100\tamd64\tinstall ok installed\n"
+        "dpkg\tkics-gui\t2.0.0-10\tamd64\tinstall ok installed\n"
+        "dpkg\tkav4ws\t5.7.0-1\ti386\tinstall ok installed\n"
+        "dpkg\tkwts\t6.1.0-4762\tamd64\tinstall ok installed\n"
+    )
+    assert [p for p, *_ in parse(stdout, catalog)] == [
+        "kess",
+        "kess-gui",
+        "kics-gui",
+        "kav4ws",
+        "kwts",
+    ]
+    order = [p.id for p in catalog.ordered(["kess", "kess-gui", "kics", "kics-gui"])]
+    assert order.index("kess-gui") < order.index("kess")
+    assert order.index("kics-gui") < order.index("kics")

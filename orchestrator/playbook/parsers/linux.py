@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from orchestrator.playbook.model import Catalog, Finding
 from orchestrator.playbook.parsers.common import ParseError, residue
+from orchestrator.playbook.parsers.windows import UNKNOWN_KASPERSKY
 from orchestrator.transports.base import CommandResult
 
 # dpkg states in which the package's files are (at least partly) on disk.
@@ -21,6 +22,7 @@ def linux_packages(result: CommandResult, catalog: Catalog) -> list[Finding]:
     """Records written by playbooks/linux/detect.sh.j2, one tab-separated record per line."""
     findings: list[Finding] = []
     managers: list[str] = []
+    unknown = _Unknown(catalog)
     for line in result.stdout.splitlines():
         fields = line.rstrip("\r").split("\t")
         tag = fields[0]
@@ -34,6 +36,10 @@ def linux_packages(result: CommandResult, catalog: Catalog) -> list[Finding]:
                 findings.append(finding)
         elif tag == "path" and len(fields) >= 2:
             findings.append(residue("Kaspersky directory", {"path": fields[1]}))
+        elif tag == "owner" and len(fields) >= 4:
+            unknown.owner(fields[1], fields[2], fields[3])
+        elif tag == "process" and len(fields) >= 3:
+            unknown.process(fields[1], fields[2])
     if not managers:
         raise ParseError(
             "the detection script printed no package manager line; output was cut short"
@@ -42,7 +48,50 @@ def linux_packages(result: CommandResult, catalog: Catalog) -> list[Finding]:
         raise ParseError(
             "neither dpkg nor rpm is on the host, so installed packages cannot be listed"
         )
-    return findings
+    return findings + unknown.findings()
+
+
+class _Unknown:
+    """What detection saw in Kaspersky's directories that no catalog product accounts for: a
+    package owning files there, or a running program started from there that no package owns.
+    Either is a Kaspersky product that was not found, never residue: the host is not clean."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.packages: dict[tuple[str, str], str] = {}  # (manager, package) -> a path it owns
+        self.owned: set[str] = set()  # paths some package owns
+        self.processes: dict[str, str] = {}  # executable -> pid
+
+    def owner(self, manager: str, package: str, path: str) -> None:
+        self.owned.add(path)
+        if self.catalog.product_for_package(package) is None:
+            self.packages.setdefault((manager, package), path)
+
+    def process(self, pid: str, exe: str) -> None:
+        self.processes.setdefault(exe, pid)
+
+    def findings(self) -> list[Finding]:
+        found = [
+            Finding(
+                product=UNKNOWN_KASPERSKY,
+                name=f"{package} (a {manager} package no catalog entry names, owning {path})",
+                version=None,
+                evidence={"manager": manager, "package": package, "path": path},
+            )
+            for (manager, package), path in sorted(self.packages.items())
+        ]
+        for exe, pid in sorted(self.processes.items()):
+            if exe.removesuffix(" (deleted)") in self.owned:
+                continue  # its package is reported (or is a catalog product's)
+            found.append(
+                Finding(
+                    product=UNKNOWN_KASPERSKY,
+                    name=f"a running program no package owns: {exe} (pid {pid})",
+                    version=None,
+                    evidence={"process": exe, "pid": pid},
+                )
+            )
+        return found
 
 
 def _package_finding(manager: str, fields: list[str], catalog: Catalog) -> Finding | None:
