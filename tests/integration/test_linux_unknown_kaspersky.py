@@ -97,7 +97,7 @@ def test_a_program_running_from_opt_kaspersky_that_no_package_owns_is_not_clean(
     got = outcomes(done)
     outcome = got[running_daemon]
     assert outcome["status"] == "found", outcome
-    assert [f["evidence"]["process"] for f in unknown(outcome)] == [DAEMON]
+    assert [f["evidence"]["path"] for f in unknown(outcome)] == [DAEMON]
     # Only its own host sees it: the other hosts share the machine's process list, not its files.
     assert unknown(got[host(fleet, "kess_gui")]) == []
 
@@ -128,3 +128,45 @@ def test_run_removes_gui_and_core_and_never_calls_the_unknown_host_removed(
     finally:
         for kind in ("kess_gui", "kics_gui", "unknown_kaspersky"):
             fleet.reset(host(fleet, kind))
+
+
+def test_verify_is_not_removed_while_a_program_of_the_purged_package_still_runs(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """kess's program runs (its package owns it, so detection plans the removal); the purge
+    deletes the file but the program goes on running: verify must not call the host removed."""
+    name = host(fleet, "kess_gui")
+    program = "/opt/kaspersky/kess/bin/kess-control"  # a file the kess package owns
+    made = fleet.run_on_host(name, ["cp", "/bin/sleep", program])
+    assert made.returncode == 0, made.stderr
+    pid = fleet._pid(name)
+    proc = subprocess.Popen(
+        [
+            "nsenter",
+            f"--mount=/proc/{pid}/ns/mnt",
+            f"--uts=/proc/{pid}/ns/uts",
+            "--",
+            program,
+            "600",
+        ]
+    )
+    try:
+        done = kremove(
+            "run",
+            "-i",
+            str(inventory(fleet, tmp_path)),
+            "--limit",
+            name,
+            "--yes",
+            "--json",
+            home=tmp_path,
+            env=fleet.env,
+        )
+        outcome = outcomes(done)[name]
+        assert fleet.kaspersky_packages(name) == {}  # the packages did go
+        assert outcome["status"] == "failed", outcome
+        assert program in outcome["reason"] and "verify still finds" in outcome["reason"]
+    finally:
+        proc.kill()
+        proc.wait()
+        fleet.reset(name)

@@ -102,7 +102,7 @@ def test_a_package_the_catalog_does_not_know_owning_kaspersky_files_is_unknown_k
     assert all(f.kind == "installed" for f in unknown)
     assert [f.evidence for f in unknown] == [
         {"manager": "dpkg", "package": "klms", "path": "/opt/kaspersky"},
-        {"process": "/opt/kaspersky/ksc64/sbin/klserver (deleted)", "pid": "777"},
+        {"path": "/opt/kaspersky/ksc64/sbin/klserver (deleted)", "pid": "777"},
     ]
     assert "klms" in unknown[0].name and "/opt/kaspersky" in unknown[0].name
     assert "pid 777" in unknown[1].name

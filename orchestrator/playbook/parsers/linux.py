@@ -88,7 +88,7 @@ class _Unknown:
                     product=UNKNOWN_KASPERSKY,
                     name=f"a running program no package owns: {exe} (pid {pid})",
                     version=None,
-                    evidence={"process": exe, "pid": pid},
+                    evidence={"path": exe, "pid": pid},  # path: what label() shows
                 )
             )
         return found
