@@ -25,6 +25,11 @@ _WINDOWS_NOT_DATA = {"password", "reinstall"}
 _GUID = re.compile(
     r"\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}"
 )
+# Windows service and driver names are globs matched on the controller against the Services key's
+# subkeys (never put into a script): letters, digits, _ . - and the wildcards * ?, with at least
+# two literal characters so that no pattern takes every service on a host for Kaspersky's.
+_SERVICE_GLOB = re.compile(r"[A-Za-z0-9_.*?-]+")
+_SERVICE_KEYS = {"services", "driver_services"}
 # A public Windows Installer property, which is all uppercase: what takes an uninstall password.
 _MSI_PROPERTY = re.compile(r"[A-Z_][A-Z0-9_.]*")
 _HIVES = {
@@ -98,6 +103,14 @@ def check_windows(key: str, value: str | Sequence[str], where: str, path: Path) 
             raise PlaybookError(
                 f"{where}: {item!r} is not a public msiexec property: uppercase letters, digits, "
                 "_ and . (such as UNLOCK_PASSWORD)",
+                file=path,
+            )
+        if key in _SERVICE_KEYS and (
+            not _SERVICE_GLOB.fullmatch(item) or len(re.sub(r"[*?]", "", item)) < 2
+        ):
+            raise PlaybookError(
+                f"{where}: {item!r} is not a service name or pattern: letters, digits, _ . - "
+                "and the wildcards * ?, with at least two other characters (such as klupd_*)",
                 file=path,
             )
         parts = item.split("\\")

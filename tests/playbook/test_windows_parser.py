@@ -75,17 +75,34 @@ def document(
     sc: list[str] | None = None,
     regkeys: tuple[tuple[list[str], int], ...] = (([""], 0), ([""], 0)),
     end: bool = True,
+    deleteflag: tuple[list[str], int] = ([NOT_FOUND], 1),
+    users: dict[str, list[str]] | None = None,
 ) -> str:
     lines = ["==kremove:begin==", f"==kremove:arch {arch}==", "==kremove:section uninstall 64=="]
     lines += (u64 or []) + [f"==kremove:rc {rc64}==", "==kremove:section uninstall 32=="]
     lines += (u32 or []) + [f"==kremove:rc {rc32}==", "==kremove:section services==", ""]
     lines += [f"{SVC}\\{s}" for s in services or []] + ["==kremove:rc 0=="]
     lines += ["==kremove:section sc==", *(sc or []), "==kremove:rc 0=="]
+    lines += ["==kremove:section deleteflag==", *deleteflag[0], f"==kremove:rc {deleteflag[1]}=="]
+    lines += user_sections(users or {})
     lines += ["==kremove:section paths=="]
     for i, (listing, rc) in enumerate(regkeys):
         lines += [f"==kremove:section regkey {i}==", *listing, f"==kremove:rc {rc}=="]
     lines += ["==kremove:end=="] if end else []
     return "\r\n".join(lines) + "\r\n"
+
+
+def user_sections(users: dict[str, list[str]]) -> list[str]:
+    """The HKEY_USERS part: SID -> the lines of its Uninstall listing (empty: no Uninstall key)."""
+    lines = ["==kremove:section users==", "", *(rf"HKEY_USERS\{sid}" for sid in users)]
+    lines.append("==kremove:rc 0==")
+    for sid, listing in users.items():
+        cv = rf"HKEY_USERS\{sid}\Software\Microsoft\Windows\CurrentVersion"
+        subkeys = ["", rf"{cv}\Run"] + ([rf"{cv}\Uninstall"] if listing else [])
+        lines += [f"==kremove:section userkey {sid}==", *subkeys, "==kremove:rc 0=="]
+        lines += [f"==kremove:section useruninstall {sid}=="]
+        lines += [*listing, "==kremove:rc 0=="] if listing else [NOT_FOUND, "==kremove:rc 1=="]
+    return lines
 
 
 def test_registered_under_its_name() -> None:

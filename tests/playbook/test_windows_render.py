@@ -247,6 +247,7 @@ def test_playbooks_load_with_their_steps(playbooks: PlaybookSet) -> None:
     assert [(s.id, s.parser, s.readonly) for s in detect.steps] == [
         ("privilege", "windows_privilege", True),
         ("inventory", "windows_detect", True),
+        ("encryption", "windows_encryption", True),
     ]
     assert [(s.id, s.template, s.parser) for s in verify.steps] == [
         ("verify-inventory", detect.steps[1].template, "windows_detect")
@@ -518,11 +519,20 @@ def test_detection_script_covers_the_catalog(playbooks: PlaybookSet) -> None:
     assert code[-2:] == ["echo ==kremove:end==", "exit /b 0"]
     assert text.splitlines()[0] == "@echo off"
     assert max(len(ln) for ln in text.splitlines()) < 8191
-    # Every query is followed by the line that prints its exit code.
+    # Every query is followed by the line that prints its exit code (inside the loop over the
+    # user hives, through call: a block's %ERRORLEVEL% would expand once, before it runs).
     lines = text.splitlines()
     for i, line in enumerate(lines):
-        if " query " in line and not line.startswith("rem "):
+        if line.startswith("for /f ") and " query HKU " in line:
+            assert line.endswith(' do if /i "%%A"=="HKEY_USERS" (')
+        elif line.startswith("  ") and " query " in line:
+            assert lines[i + 1] == "  call echo ==kremove:rc %%ERRORLEVEL%%=="
+        elif " query " in line and not line.startswith("rem "):
             assert lines[i + 1] == "echo ==kremove:rc %ERRORLEVEL%=="
+    # Per-user Uninstall keys of the loaded hives; services marked for deletion.
+    assert '"%KREMOVE_REG%" query HKU 2>&1' in lines
+    assert "==kremove:section deleteflag==" in text
+    assert "/s /v DeleteFlag /reg:64 2>&1" in text
 
 
 # -- issue 15 M5: catalog data in the detection script -------------------------------------------

@@ -35,6 +35,15 @@ UNKNOWN_KASPERSKY = "unknown-kaspersky"
 PRODUCT_CODE = re.compile(
     r"\{[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\}"
 )
+# A Network Agent installed from setup.exe also has an "InstallWIX_{GUID}" Uninstall key with the
+# same DisplayName beside the MSI's own "{GUID}" key (the catalog's klnagent sources).
+_WIX = re.compile(f"InstallWIX_({PRODUCT_CODE.pattern})", re.IGNORECASE)
+# A user hive's name under HKEY_USERS; ".DEFAULT" is LocalSystem's S-1-5-18 again, and
+# "<SID>_Classes" holds no Uninstall key.
+_SID = re.compile(r"S-1-[0-9]+(?:-[0-9]+)+")
+# Service states of something running: a driver or service marked for deletion (DeleteFlag, as
+# an uninstall leaves one that cannot stop before the reboot) or stopping is on its way out.
+_LIVE = {"RUNNING", "START_PENDING", "CONTINUE_PENDING", "PAUSE_PENDING", "PAUSED"}
 # Kaspersky in Latin or Cyrillic script (e.g. "Антивирус Касперского").
 _KASPERSKY = re.compile(r"kaspersky|касперск", re.IGNORECASE)
 _OS64 = {"AMD64", "ARM64", "IA64"}
@@ -60,17 +69,22 @@ def windows_detect(result: CommandResult, catalog: Catalog) -> list[Finding]:
     by_name: dict[str, list[Section]] = {}
     for section in sections:
         by_name.setdefault(section.name, []).append(section)
-    for needed in ("uninstall", "services", "sc", "paths"):
+    for needed in ("uninstall", "services", "sc", "deleteflag", "paths", "users"):
         if needed not in by_name:
             raise ParseError(f"the detection output has no {needed!r} section")
     views = sorted(s.args[0] for s in by_name["uninstall"] if s.args)
     if views != sorted(UNINSTALL_ROOTS):
         raise ParseError(f"the detection output has Uninstall views {views}, not 32 and 64")
     installed = _installed(by_name["uninstall"], catalog, os64)
-    leftovers = _service_findings(by_name["services"][0], by_name["sc"][0], catalog)
+    installed += _user_installed(by_name, catalog)
+    marked = _marked_for_deletion(by_name["deleteflag"][0])
+    services = _service_findings(by_name["services"][0], by_name["sc"][0], catalog, marked)
+    unfound = _live_without_entry(services, installed, catalog)
+    moved = {f.evidence["service"] for f in unfound}
+    leftovers = [f for f in services if f.evidence["service"] not in moved]
     leftovers += _path_findings(by_name["paths"][0], catalog)
     leftovers += _registry_findings(by_name.get("regkey", []), catalog, os64)
-    return installed + leftovers
+    return installed + unfound + leftovers
 
 
 # -- Uninstall entries ------------------------------------------------------------------------
@@ -80,29 +94,71 @@ def _installed(sections: Sequence[Section], catalog: Catalog, os64: bool) -> lis
     """One finding per Kaspersky Uninstall entry of either view, in removal order."""
     installed: list[Finding] = []
     seen: set[str] = set()
+    listed: list[tuple[str, RegKey]] = []
     for section in sections:
         view = section.args[0] if section.args else ""
         if view not in UNINSTALL_ROOTS:
             raise ParseError(f"unknown Uninstall view {view!r} in the detection output")
         # 32-bit Windows has no WOW6432Node key: nothing can be registered there.
         may_be_missing = view == "32" and (not os64 or key_not_found(section))
-        if not succeeded(section, may_be_missing=may_be_missing):
-            continue
-        for key in reg_keys(section.lines):
-            finding = _uninstall_finding(key, view, catalog)
-            if finding is not None and key.path.casefold() not in seen:
-                seen.add(key.path.casefold())
-                installed.append(finding)
+        if succeeded(section, may_be_missing=may_be_missing):
+            listed += [(view, key) for key in reg_keys(section.lines)]
+    subkeys = {leaf(key.path).casefold() for _, key in listed}
+    for view, key in listed:
+        wix = _WIX.fullmatch(leaf(key.path))
+        if wix is not None and wix.group(1).casefold() in subkeys:
+            continue  # folded into the MSI's own {GUID} entry, which is the one removed
+        finding = _uninstall_finding(key, view, catalog, None if wix is None else wix.group(1))
+        if finding is not None and key.path.casefold() not in seen:
+            seen.add(key.path.casefold())
+            installed.append(finding)
     return sorted(installed, key=lambda f: _order(f, catalog))
 
 
-def _uninstall_finding(key: RegKey, view: str, catalog: Catalog) -> Finding | None:
-    if parent(key.path).casefold() != UNINSTALL_ROOTS[view].casefold():
+def _user_installed(by_name: dict[str, list[Section]], catalog: Catalog) -> list[Finding]:
+    """Per-user Uninstall entries of the loaded user hives (HKEY_USERS\\<SID>), read-only.
+
+    ``userkey SID`` lists the hive's ...\\CurrentVersion key: the Uninstall key exists when it is
+    listed there, and then ``useruninstall SID`` must have read it. Such an entry is reported
+    without a ProductCode: msiexec run by kremove's login cannot remove another user's install.
+    """
+    parents = {s.args[0].casefold(): s for s in by_name.get("userkey", []) if s.args}
+    findings: list[Finding] = []
+    for section in by_name.get("useruninstall", []):
+        sid = section.args[0] if section.args else ""
+        parent_listing = parents.get(sid.casefold())
+        if not _SID.fullmatch(sid) or parent_listing is None:
+            continue
+        if not succeeded(parent_listing, may_be_missing=key_not_found(parent_listing)):
+            continue
+        root = user_uninstall_root(sid)
+        if not any(k.path.casefold() == root.casefold() for k in reg_keys(parent_listing.lines)):
+            continue  # this user has no Uninstall key
+        succeeded(section, may_be_missing=False)
+        for key in reg_keys(section.lines):
+            finding = _uninstall_finding(key, "user", catalog, None, root=root)
+            if finding is not None:
+                evidence = {k: v for k, v in finding.evidence.items() if k != "product_code"}
+                evidence["user_sid"] = sid
+                findings.append(
+                    Finding(finding.product, finding.name, finding.version, "installed", evidence)
+                )
+    return sorted(findings, key=lambda f: _order(f, catalog))
+
+
+def user_uninstall_root(sid: str) -> str:
+    return f"HKEY_USERS\\{sid}\\Software\\Microsoft\\Windows\\CurrentVersion\\Uninstall"
+
+
+def _uninstall_finding(
+    key: RegKey, view: str, catalog: Catalog, wix_code: str | None, root: str | None = None
+) -> Finding | None:
+    if parent(key.path).casefold() != (root or UNINSTALL_ROOTS[view]).casefold():
         return None  # the root itself, or a subkey of an entry
     subkey = leaf(key.path)
     display_name = key.text("DisplayName") or ""
     publisher = key.text("Publisher") or ""
-    code = subkey if PRODUCT_CODE.fullmatch(subkey) else None
+    code = subkey if PRODUCT_CODE.fullmatch(subkey) else wix_code
     product = product_for_entry(catalog, display_name, code)
     if product is None:
         if not (_KASPERSKY.search(display_name) or _KASPERSKY.search(publisher)):
@@ -110,12 +166,15 @@ def _uninstall_finding(key: RegKey, view: str, catalog: Catalog) -> Finding | No
         if not display_name:
             display_name = subkey
     installer = key.values.get("windowsinstaller")
+    # An InstallWIX_{GUID} key alone is taken as the MSI of that GUID: msiexec /x {GUID} removes
+    # it if Windows Installer knows the product, and if not (1605) verify still finds the key.
+    msi = wix_code is not None or (installer is not None and _dword(installer[1]) == 1)
     evidence = {
         "display_name": display_name,
         "key": key.path,
         "view": view,
         "uninstall_string": key.text("UninstallString") or "",
-        "windows_installer": "1" if installer is not None and _dword(installer[1]) == 1 else "0",
+        "windows_installer": "1" if msi else "0",
         "publisher": publisher,
     }
     if code is not None:
@@ -178,11 +237,14 @@ def _order(finding: Finding, catalog: Catalog) -> tuple[int, str, str]:
 # -- services and drivers ---------------------------------------------------------------------
 
 
-def _service_findings(registry: Section, sc: Section, catalog: Catalog) -> list[Finding]:
-    """Every service or driver key a catalog product or the driver list names.
+def _service_findings(
+    registry: Section, sc: Section, catalog: Catalog, marked: set[str]
+) -> list[Finding]:
+    """Every service or driver key a catalog product or the driver list names (as globs).
 
     The registry listing is complete and unlocalized: it decides what exists. sc.exe only adds
-    the state; a name it did not list is a key the service manager has not loaded.
+    the state; a name it did not list is a key the service manager has not loaded. ``marked``:
+    the names whose keys carry DeleteFlag (deleted, gone at the next reboot).
     """
     succeeded(registry, may_be_missing=False)
     names: dict[str, str] = {}
@@ -197,12 +259,55 @@ def _service_findings(registry: Section, sc: Section, catalog: Catalog) -> list[
     for folded, name in sorted(names.items()):
         state = states.get(folded, (name, "not loaded (registry key only)"))[1]
         evidence = {"service": name, "state": state}
+        if folded in marked:
+            evidence["marked_for_deletion"] = "1"
         product = _best_match(catalog, name, "services")
         if product is not None:
             findings.append(residue(product.name, evidence, product=product.id))
         elif any(fnmatch.fnmatchcase(folded, d.casefold()) for d in drivers):
             findings.append(residue("Kaspersky driver", evidence))
     return sorted(findings, key=lambda f: (_order(f, catalog), f.evidence["service"].casefold()))
+
+
+def _marked_for_deletion(section: Section) -> set[str]:
+    """``reg query Services /s /v DeleteFlag``: the services and drivers deleted while running.
+
+    Anything but a listing (no match, or a failure) marks nothing: a live driver is then taken
+    for a product, never the other way round.
+    """
+    if section.rc != 0:
+        return set()
+    return {
+        leaf(k.path).casefold()
+        for k in reg_keys(section.lines)
+        if parent(k.path).casefold() == SERVICES_ROOT.casefold() and "deleteflag" in k.values
+    }
+
+
+def _live_without_entry(
+    services: Sequence[Finding], installed: Sequence[Finding], catalog: Catalog
+) -> list[Finding]:
+    """Live Kaspersky services and drivers that no Uninstall entry accounts for, as products.
+
+    A running service of a catalog product with no entry of that product, or a running
+    Kaspersky driver on a host with no Kaspersky entry at all, is a product detection did not
+    find (an install without an Uninstall entry, a hidden or broken one): never residue, which
+    would let the host end clean or removed. A service marked for deletion or stopping is residue.
+    """
+    products = {f.product for f in installed}
+    unfound: list[Finding] = []
+    for finding in services:
+        evidence = finding.evidence
+        if evidence["state"] not in _LIVE or evidence.get("marked_for_deletion"):
+            continue
+        driver = finding.product not in catalog.products
+        if (driver and installed) or (not driver and finding.product in products):
+            continue
+        what = "driver" if driver else "service"
+        name = f"Kaspersky {what} {evidence['service']} ({evidence['state']}, no Uninstall entry)"
+        seen = {**evidence, "seen": f"{what} without an Uninstall entry"}
+        unfound.append(Finding(UNKNOWN_KASPERSKY, name, None, "installed", seen))
+    return unfound
 
 
 # -- residue folders and registry keys --------------------------------------------------------
