@@ -35,6 +35,11 @@ _PLATFORM_KEYS = {
         "launchd",
         "launchd_plists",
         "uninstall_script",
+        "uninstaller",
+        "uninstaller_args",
+        "app",
+        "system_extensions",
+        "team_ids",
         "paths",
         "reinstall",
     },
@@ -44,7 +49,15 @@ _CATALOG_PLATFORM_KEYS = {
     "windows": {"residue_paths", "residue_registry", "driver_services"},
     "macos": {"residue_paths"},
 }
-_STRING_KEYS = {"reinstall", "uninstall", "password", "password_property", "uninstall_script"}
+_STRING_KEYS = {
+    "reinstall",
+    "uninstall",
+    "password",
+    "password_property",
+    "uninstall_script",
+    "uninstaller",
+    "app",
+}
 # kes: KLLOGIN/KLPASSWD; klnagent: KLUNINSTPASSWD as UTF-16LE hex; plain: password_property=value
 _PASSWORD_KINDS = ("none", "kes", "klnagent", "plain")
 

@@ -51,6 +51,8 @@ _ARGUMENT_KEYS = {
     ("linux", "services"),
     ("macos", "receipts"),
     ("macos", "launchd"),
+    ("macos", "system_extensions"),
+    ("macos", "team_ids"),
 }
 
 
@@ -68,7 +70,7 @@ def check_product_value(
 ) -> None:
     """One value of a product's platform entry, already checked to be a string or a list."""
     items = [value] if isinstance(value, str) else value
-    if key in ("residue_paths", "paths"):
+    if key in ("residue_paths", "paths", "app", "uninstaller"):  # deleted, or run as root
         for item in items:
             _check_deletable(item, where, path)
     if platform == "windows" and key not in _WINDOWS_NOT_DATA:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import debs, macos, windows_openssh
+from . import debs, macos, macos_kes, windows_openssh
 
 CLEAN = "clean"
 ONE_PRODUCT = "one_product"
@@ -29,6 +29,9 @@ NO_SUDO = "no_sudo"
 MACOS_CLEAN = "macos_clean"
 MACOS_KAV = "macos_kav"
 MACOS_UNINSTALL_FAILS = "macos_uninstall_fails"
+MACOS_KES12 = "macos_kes12"
+MACOS_KES12_SYSEXT_STAYS = "macos_kes12_sysext_stays"
+MACOS_KES12_NO_UNINSTALLER = "macos_kes12_no_uninstaller"
 SU_PASSWORD = "su_password"
 DOAS_PASSWORD = "doas_password"
 DOAS_NOPASS = "doas_nopass"
@@ -200,6 +203,26 @@ KINDS: dict[str, Kind] = {
             (macos.KAV_FAILS_LAYER, macos.BASE_LAYER),
             description="like macos_kav, but KAV's UninstallScript exits 1 with a message on "
             "stderr and changes nothing",
+            platform="macos",
+        ),
+        Kind(
+            MACOS_KES12,
+            (macos_kes.KES_LAYER, macos.BASE_LAYER),
+            description="a Mac (shims) with Kaspersky Endpoint Security for Mac 12.0.0.411: the "
+            "app, its system extension activated, receipts, daemon, and the vendor kav CLI",
+            platform="macos",
+        ),
+        Kind(
+            MACOS_KES12_SYSEXT_STAYS,
+            (macos_kes.KES_STAYS_LAYER, macos.BASE_LAYER),
+            description="like macos_kes12, but kav uninstall deletes the app and files and "
+            "leaves the system extension activated",
+            platform="macos",
+        ),
+        Kind(
+            MACOS_KES12_NO_UNINSTALLER,
+            (macos_kes.KES_NO_CLI_LAYER, macos.BASE_LAYER),
+            description="like macos_kes12, without the vendor kav CLI",
             platform="macos",
         ),
         Kind(

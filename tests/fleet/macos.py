@@ -19,7 +19,9 @@ Layers (each has etc/ var/ opt/ and the Mac directories, like the Linux ones):
 - ``macos-kav``: Kaspersky Anti-Virus for Mac 11.3.0.520 (receipts, app, launchd daemon and
   agent, caches, logs) and the Network Agent (files and daemon; the catalog knows no receipt for
   it), each with its UninstallScript;
-- ``macos-kav-uninstall-fails``: the same, but KAV's UninstallScript refuses (exit 1, stderr).
+- ``macos-kav-uninstall-fails``: the same, but KAV's UninstallScript refuses (exit 1, stderr);
+- ``macos-kes12*``: Kaspersky Endpoint Security for Mac 12 with its system extension activated
+  (``systemextensionsctl`` and ``defaults`` shims; the layers are in macos_kes.py).
 """
 
 from __future__ import annotations
@@ -28,22 +30,31 @@ import json
 import os
 import plistlib
 import shutil
+import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from . import macos_kes
 
 HERE = Path(__file__).resolve().parent
 SHIMS_DIR = HERE / "macos_shims"
 PYTHON = "/usr/bin/python3"  # the shims' interpreter, inside the host (/root and /home are hidden)
 MAC_DIRS = ("Library", "Applications", "System", "Users")
 LINUX_DIRS = ("etc", "var", "opt")
-SHIMS = {"pkgutil": "pkgutil.py", "launchctl": "launchctl.py", "sw_vers": "sw_vers.py"}
+SHIMS = {
+    "pkgutil": "pkgutil.py",
+    "launchctl": "launchctl.py",
+    "sw_vers": "sw_vers.py",
+    "systemextensionsctl": "systemextensionsctl.py",
+    "defaults": "defaults.py",
+}
 SH_SHIMS = {"uname": "uname.sh"}
 
 BASE_LAYER = "macos-base"
 KAV_LAYER = "macos-kav"
 KAV_FAILS_LAYER = "macos-kav-uninstall-fails"
-LAYERS = (BASE_LAYER, KAV_LAYER, KAV_FAILS_LAYER)
+LAYERS = (BASE_LAYER, KAV_LAYER, KAV_FAILS_LAYER, *macos_kes.LAYERS)
 
 CONSOLE_UID = 501  # the logged-in user whose GUI domain holds KAV's launch agent
 LAUNCHD_STATE = "var/db/kremove-fleet/launchd.json"
@@ -140,14 +151,14 @@ def receipts_of(layer: str) -> dict[str, str]:
     """Kaspersky receipt id -> version that a host with ``layer`` has at start."""
     if layer in (KAV_LAYER, KAV_FAILS_LAYER):
         return dict.fromkeys(KAV_RECEIPTS, KAV_VERSION)
-    return {}
+    return macos_kes.receipts_of(layer)
 
 
 def jobs_of(layer: str) -> dict[str, str]:
     """Kaspersky launchd label -> domain that a host with ``layer`` has loaded at start."""
     if layer in (KAV_LAYER, KAV_FAILS_LAYER):
         return {label: domain for label, domain, _, _ in KAV_JOBS}
-    return {}
+    return macos_kes.jobs_of(layer)
 
 
 def build_layer(name: str, root: Path) -> Path:
@@ -161,6 +172,8 @@ def build_layer(name: str, root: Path) -> Path:
         _base(root)
     elif name in (KAV_LAYER, KAV_FAILS_LAYER):
         _kaspersky(root, refuses=name == KAV_FAILS_LAYER)
+    elif name in macos_kes.LAYERS:
+        macos_kes.build(name, root, sys.modules[__name__], PYTHON)
     else:
         raise ValueError(f"no macOS layer {name!r}")
     (root / ".done").write_text("")
@@ -187,6 +200,7 @@ def _base(root: Path) -> None:
     for pkg, version in APPLE_RECEIPTS.items():
         _receipt(root, pkg, version)
     _jobs(root, [])
+    macos_kes.write_extensions(root, [])
     shims = root / "shims"
     shims.mkdir()
     for command, source in SHIMS.items():

@@ -17,6 +17,7 @@ import pytest
 
 from tests.cli_runner import kremove
 from tests.fleet.fleet import Fleet
+from tests.integration.macos_fleet import fleet_home, kremove_json
 
 KINDS = {"macos_clean": 1, "macos_kav": 2, "macos_uninstall_fails": 1}
 EXPECTED = {"macos_clean": "clean", "macos_kav": "removed", "macos_uninstall_fails": "failed"}
@@ -46,28 +47,17 @@ def fleet(fleet_factory: Callable[..., Fleet]) -> Fleet:
 
 @pytest.fixture(scope="module")
 def home(fleet: Fleet, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    home = tmp_path_factory.mktemp("macos")
-    known = fleet.write_known_hosts(home / "known_hosts")
-    fleet.write_inventory(home / "fleet.yml", known_hosts=known)
-    return home
+    return fleet_home(fleet, tmp_path_factory, "macos")
 
 
 @pytest.fixture(scope="module")
 def detected(fleet: Fleet, home: Path) -> dict[str, Any]:
-    done = kremove("detect", "-i", str(home / "fleet.yml"), "--json", home=home, env=fleet.env)
-    assert done.returncode == 1, done.stdout + done.stderr  # products found: exit 1
-    doc: dict[str, Any] = json.loads(done.stdout)
-    return doc
+    return kremove_json(fleet, home, "detect", 1)  # products found: exit 1
 
 
 @pytest.fixture(scope="module")
 def first(fleet: Fleet, home: Path, detected: dict[str, Any]) -> dict[str, Any]:
-    done = kremove(
-        "run", "-i", str(home / "fleet.yml"), "--yes", "--json", home=home, env=fleet.env
-    )
-    assert done.returncode == 1, done.stdout + done.stderr  # a failed host: exit 1
-    doc: dict[str, Any] = json.loads(done.stdout)
-    return doc
+    return kremove_json(fleet, home, "run", 1)  # a failed host: exit 1
 
 
 def statuses(doc: dict[str, Any]) -> dict[str, str]:
