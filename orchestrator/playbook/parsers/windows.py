@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from orchestrator.playbook.model import Catalog, Finding, Product
 from orchestrator.playbook.parsers.common import RESIDUE, ParseError, residue
@@ -301,13 +301,25 @@ def _live_without_entry(
         if evidence["state"] not in _LIVE or evidence.get("marked_for_deletion"):
             continue
         driver = finding.product not in catalog.products
-        if (driver and installed) or (not driver and finding.product in products):
+        if (driver and installed) or (not driver and _serves(catalog, products, evidence)):
             continue
         what = "driver" if driver else "service"
         name = f"Kaspersky {what} {evidence['service']} ({evidence['state']}, no Uninstall entry)"
         seen = {**evidence, "seen": f"{what} without an Uninstall entry"}
         unfound.append(Finding(UNKNOWN_KASPERSKY, name, None, "installed", seen))
     return unfound
+
+
+def _serves(catalog: Catalog, products: set[str], evidence: Mapping[str, str]) -> bool:
+    """Whether an installed product lists the service: several name the same one (AVP is KES's
+    and KAV 6.0 for Workstations', kavfs KSWS's and KAV for Windows Servers EE's)."""
+    name = evidence["service"].casefold()
+    return any(
+        fnmatch.fnmatchcase(name, pattern.casefold())
+        for pid in products
+        if pid in catalog.products
+        for pattern in catalog.products[pid].windows.get("services", ())
+    )
 
 
 # -- residue folders and registry keys --------------------------------------------------------

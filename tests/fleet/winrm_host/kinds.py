@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from . import legacy
+
 UNINSTALL64 = "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall"
 UNINSTALL32 = (
     "HKEY_LOCAL_MACHINE\\SOFTWARE\\WOW6432Node\\Microsoft\\Windows\\CurrentVersion\\Uninstall"
@@ -51,6 +53,13 @@ KINDS: dict[str, Kind] = {
         Kind("reboot_required", "KES whose msiexec /x returns 3010; the klif driver stays"),
         Kind("hanging_uninstall", "KES whose msiexec /x never ends until terminated"),
         Kind("french_agent", "Windows Server, French: KSWS and the French Network Agent"),
+        # Issue 19, items 1 to 5 (legacy.py): names of a KSC 10-era fleet.
+        Kind("ksc10_agent", "KES 10 and the KSC 10 Network Agent, which needs KLUNINSTPASSWD"),
+        Kind("console_plugins", "KSC 10 Administration Console and the KES 10 console plug-in"),
+        Kind("legacy_business", "KAV 6.0 for Windows Workstations (protected), Admin Kit agent"),
+        Kind("legacy_server", "KAV 8.0 for Windows Servers Enterprise Edition (protected)"),
+        Kind("renamed_products", "Kaspersky Free, Secure Connection, Endpoint Sensor (MSI)"),
+        Kind("refused_products", "unversioned KSWS, KS for Exchange, KSV Light Agent"),
         Kind("consumer_non_msi", "Kaspersky Total Security 21.2: an Uninstall entry, no MSI"),
         Kind("not_admin", "like kes_and_agent; the login is a standard user, no administrator"),
         Kind("unreachable", "a port bound by the test host but never listening", listens=False),
@@ -328,7 +337,8 @@ def initial_state(
     """What a host of ``kind`` looks like when it starts (or is reset). ``password`` protects a
     protected_kes host's KES and Network Agent unless ``own`` gives the host its own ("kes",
     "klnagent"), as separate policies per administration group do on a real fleet."""
-    state = _base(name, user, server=kind == "french_agent")
+    servers = ("french_agent", "legacy_server", "refused_products")
+    state = _base(name, user, server=kind in servers)
     state["administrator"] = kind != "not_admin"  # what whoami /groups says of the login
     if kind in (
         "kes_and_agent",
@@ -351,4 +361,16 @@ def initial_state(
         _add_agent(state, french=True)
     elif kind == "consumer_non_msi":
         _add_consumer(state)
+    elif kind == "ksc10_agent":
+        legacy.add_ksc10_agent(state, password)
+    elif kind == "console_plugins":
+        legacy.add_console_plugins(state)
+    elif kind == "legacy_business":
+        legacy.add_legacy_business(state, password)
+    elif kind == "legacy_server":
+        legacy.add_wsee(state, password)
+    elif kind == "renamed_products":
+        legacy.add_renamed(state)
+    elif kind == "refused_products":
+        legacy.add_refused(state)
     return copy.deepcopy(state)
