@@ -152,6 +152,13 @@ WindowOpt = typer.Option(
     help="Change window, HH:MM-HH:MM (may pass midnight). Outside it nothing starts (exit "
     "4); when it closes no new host starts and the run can be resumed.",
 )
+AllowEncryptedOpt = typer.Option(
+    False,
+    "--allow-encrypted-data-loss",
+    help="Remove from hosts with KES encryption components (full-disk or file-level encryption) "
+    "anyway; data encrypted there may become unreadable. Without it such hosts are refused "
+    "before any change (docs/runbook.md).",
+)
 TzOpt = typer.Option(
     None, "--tz", help="Time zone of --window, e.g. Europe/Paris (default: local time)."
 )

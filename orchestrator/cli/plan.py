@@ -10,6 +10,7 @@ import typer
 
 from orchestrator.cli.options import (
     AcceptKeysOpt,
+    AllowEncryptedOpt,
     AskVaultPassOpt,
     ForksOpt,
     HostTimeoutOpt,
@@ -56,6 +57,7 @@ def plan_command(
     inventory: list[Path] = InventoryOpt,
     limit: str | None = LimitOpt,
     offline: bool = _OfflineOpt,
+    allow_encrypted_data_loss: bool = AllowEncryptedOpt,
     forks: int = ForksOpt,
     host_timeout: float = HostTimeoutOpt,
     uninstall_password_env: str | None = PasswordEnvOpt,
@@ -95,7 +97,16 @@ def plan_command(
         forks=forks,
         host_timeout=host_timeout,
     )
-    _execute(inv, hosts, content, settings, accept_new_hostkeys, ledger, as_json, logs)
+    _execute(
+        inv,
+        hosts,
+        content,
+        settings,
+        (accept_new_hostkeys, allow_encrypted_data_loss),
+        ledger,
+        as_json,
+        logs,
+    )
 
 
 def _execute(
@@ -103,14 +114,15 @@ def _execute(
     hosts: list[Host],
     content: PlaybookSet,
     settings: RunSettings,
-    accept_new_hostkeys: bool,
+    allowances: tuple[bool, bool],  # --accept-new-hostkeys, --allow-encrypted-data-loss
     ledger: Path | None,
     as_json: bool,
     logs: LogTargets | None,
 ) -> None:
     from orchestrator.cli import session
-    from orchestrator.engine import runner
+    from orchestrator.engine import preflight, runner
 
+    accept_new_hostkeys, allow_encrypted = allowances
     ledger_path = session.ledger_path(ledger)
     secrets, connector = session.connect_setup(inv, hosts, ledger_path, accept_new_hostkeys)
     template_secrets = session.uninstall_password(
@@ -125,12 +137,19 @@ def _execute(
         inv, content, secrets, connector, ledger_path, template_secrets, logs=logs
     )
     with session.recording(wiring, hosts, settings, "plan", lambda: meta) as common:
+        common["allow_encrypted"] = allow_encrypted
         result = runner.plan(hosts, **common)
         record = common["ledger"].get_run(result.run_id)
         path = common["ledger"].path
     passwords = _passwords(hosts, content, settings, record.hosts)
     privileges = _privileges(record)
     _print_plan(result.run_id, result.counts, record.hosts, path, as_json, passwords, privileges)
+    servers = preflight.ksc_servers((h.host, h.findings or ()) for h in record.hosts)
+    warning = preflight.ksc_warning(servers)
+    if warning:
+        from orchestrator.cli.console import err, safe
+
+        err.print(f"[yellow]kremove: {safe(warning)}[/]")
     raise typer.Exit(session.exit_code(result))
 
 

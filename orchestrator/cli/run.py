@@ -6,6 +6,7 @@ engine/review.py; this module parses, hands over and renders.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ import typer
 
 from orchestrator.cli.options import (
     AcceptKeysOpt,
+    AllowEncryptedOpt,
     AskVaultPassOpt,
     BatchesOpt,
     ForksOpt,
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     from orchestrator.eventlog import LogTargets
     from orchestrator.inventory.model import Host, Inventory
     from orchestrator.inventory.overrides import ConnectionDefaults
-    from orchestrator.ledger import RunDetail
+    from orchestrator.ledger import Ledger, RunDetail
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -92,6 +94,7 @@ def run(
     resume: str | None = _ResumeOpt,
     plan_id: str | None = _PlanOpt,
     allow_drift: bool = _AllowDriftOpt,
+    allow_encrypted_data_loss: bool = AllowEncryptedOpt,
     forks: int = ForksOpt,
     host_timeout: float = HostTimeoutOpt,
     uninstall_password_env: str | None = PasswordEnvOpt,
@@ -140,6 +143,7 @@ def run(
         as_json,
         connection,
         logs,
+        allow_encrypted_data_loss,
     )
     session.open_vaults(vault_password_file, ask_vault_pass, vault_id)
     _execute(given, _source(ledger, resume, plan_id), flags)
@@ -160,6 +164,7 @@ class _Flags:
     as_json: bool
     connection: ConnectionDefaults | None = None  # -u, -b, -K ... (inventory/overrides.py)
     logs: LogTargets | None = None  # --log-file, --syslog, opened
+    allow_encrypted: bool = False  # --allow-encrypted-data-loss (engine/preflight.py)
 
 
 def _source(ledger: Path | None, resume: str | None, plan_id: str | None) -> RunDetail | None:
@@ -256,6 +261,8 @@ def _execute(given: RunSettings, source: RunDetail | None, flags: _Flags) -> Non
         inv, content, secrets, connector, ledger_path, template_secrets, logs=flags.logs
     )
     with session.recording(wiring, hosts, settings, "remove", lambda: meta) as common:
+        _warn_ksc(common["ledger"], hosts)
+        common["allow_encrypted"] = flags.allow_encrypted
         result = runner.run(
             hosts,
             **common,
@@ -267,3 +274,14 @@ def _execute(given: RunSettings, source: RunDetail | None, flags: _Flags) -> Non
         path = common["ledger"].path
     print_result(result, path, flags.as_json)
     raise typer.Exit(session.exit_code(result))
+
+
+def _warn_ksc(ledger: Ledger, hosts: Sequence[Host]) -> None:
+    """Said at the start: an Administration Server among the hosts, as the ledger last saw them."""
+    from orchestrator.cli.console import err, safe
+    from orchestrator.engine import preflight
+
+    seen = preflight.latest(ledger.host_outcomes(), (h.name for h in hosts))
+    warning = preflight.ksc_warning(preflight.ksc_servers(seen))
+    if warning:
+        err.print(f"[yellow]kremove: {safe(warning)}[/]")

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from orchestrator.engine import privilege
+from orchestrator.engine import preflight, privilege, stuck
 from orchestrator.engine import status as st
 from orchestrator.engine.events import Event, ignore
 from orchestrator.engine.journal import StepJournal
@@ -73,6 +73,7 @@ class HostRun:
     mode: Kind = "detect"
     reviewed: Mapping[str, Reviewed] | None = None  # run --plan: what was reviewed, per host
     allow_drift: bool = False
+    allow_encrypted: bool = False  # --allow-encrypted-data-loss (engine/preflight.py)
     restore: Mapping[str, Restore] | None = None  # rollback: per host, what to reinstall
     lock: Callable[[str], str | None] | None = None  # take a host; the holder's run id if taken
     unlock: Callable[[str], None] | None = None
@@ -166,6 +167,9 @@ class HostDriver:
             if self.run.mode == "detect":
                 return st.FOUND, None
             self._require_privilege()
+            refusal = preflight.encryption_refusal(self.findings, self.run.allow_encrypted)
+            if refusal:
+                raise _Stop(st.SKIPPED, refusal)
             plan = self._plan(installed + leftovers)
             if self.run.mode == "plan":
                 self.plan = plan
@@ -301,6 +305,8 @@ class HostDriver:
                 break
             if meaning == "failed":
                 reason = failure(prepared, result)
+                hint = stuck.next_step(step, result.exit_code, prepared.command.shown)
+                reason = f"{reason}; {hint}" if hint else reason
                 self._verify_after_failure(transport, deadline)
                 raise _Stop(st.FAILED, reason)
             reboot = reboot or meaning == "reboot"

@@ -60,5 +60,6 @@ class RunRequest:
     settings: RunSettings = field(default_factory=RunSettings)
     reviewed: Mapping[str, Reviewed] | None = None
     allow_drift: bool = False
+    allow_encrypted: bool = False  # --allow-encrypted-data-loss (engine/preflight.py)
     restore: Mapping[str, Restore] | None = None
     resume: str | None = None

@@ -173,6 +173,7 @@ def _shared(
         mode=request.kind,
         reviewed=request.reviewed,
         allow_drift=request.allow_drift,
+        allow_encrypted=request.allow_encrypted,
         restore=request.restore,
         lock=(lambda name: ledger.lock_host(run_id, name, node, pid)) if changes else None,
         unlock=(lambda name: ledger.unlock_host(run_id, name)) if changes else None,
@@ -195,6 +196,7 @@ class Options(TypedDict, total=False):
     host_timeout: float
     on_event: Callable[[Event], None]
     meta: Mapping[str, Any] | None
+    allow_encrypted: bool  # remove from hosts with KES encryption components (engine/preflight.py)
 
 
 class RunOptions(Options, total=False):
@@ -251,7 +253,8 @@ def _request(
         wave=wave or WaveSettings(),
         meta=dict(options.get("meta") or {}),
     )
-    return RunRequest(kind, tuple(hosts), options["playbooks"], options["info"], settings)
+    request = RunRequest(kind, tuple(hosts), options["playbooks"], options["info"], settings)
+    return replace(request, allow_encrypted=options.get("allow_encrypted", False))
 
 
 def _execute(request: RunRequest, options: Options) -> RunResult:

@@ -6,7 +6,15 @@ import subprocess
 import sys
 
 from orchestrator.playbook.loader import load_playbooks
-from orchestrator.playbook.parsers import PARSERS, PROBES, linux, macos, privilege, windows
+from orchestrator.playbook.parsers import (
+    PARSERS,
+    PROBES,
+    encryption,
+    linux,
+    macos,
+    privilege,
+    windows,
+)
 
 
 def test_each_name_resolves_to_the_function_of_its_platform_module() -> None:
@@ -14,6 +22,7 @@ def test_each_name_resolves_to_the_function_of_its_platform_module() -> None:
         "linux_packages": linux.linux_packages,
         "macos_products": macos.macos_products,
         "windows_detect": windows.windows_detect,
+        "windows_encryption": encryption.windows_encryption,
     }
 
 

@@ -24,6 +24,7 @@ _TABLE: Final[Mapping[str, str]] = {
     "linux_packages": "linux:linux_packages",
     "macos_products": "macos:macos_products",
     "windows_detect": "windows:windows_detect",
+    "windows_encryption": "encryption:windows_encryption",
 }
 # Probes: output in, a fact about the login out (parsers/privilege.py), not findings.
 _PROBES: Final[Mapping[str, str]] = {
