@@ -101,3 +101,11 @@ def _print_table(doc: dict[str, Any]) -> None:
         f"{d['removed']}, remaining {d['remaining']}, failed {d['failed']}, "
         f"exceptions {d['exceptions']}"
     )
+    for label, key in (("counted", "counting_method"), ("not seen", "not_seen")):
+        if d.get(key):
+            out.print(f"  {label}: {safe(d[key])}")
+    for b in doc.get("came_back") or ():
+        out.print(
+            f"[yellow]came back: {safe(b['host'])} — removed by run {safe(b['removed_by'])}, "
+            f"found again by run {safe(b['found_by'])}: {safe(', '.join(b['products']))}[/]"
+        )

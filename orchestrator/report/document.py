@@ -13,6 +13,23 @@ from orchestrator.findings import Finding
 from orchestrator.ledger.records import RunDetail
 
 SCHEMA = "kremove.report/1"
+# BOD 17-01 asked agencies for their endpoint counts and the methods used to count them [3rd
+# FCW https://fcw.com/articles/2017/09/19/kaspersky-directive-dhs-mazmanian.aspx]: how, and what
+# kremove cannot see (docs/reports.md).
+COUNTING_METHOD = (
+    "Each host is counted once, by its inventory name, in its latest outcome in the ledger (the "
+    "fleet view) or in this run. A host is identified when kremove's read-only detection found "
+    "a Kaspersky product on it: on Windows an Uninstall registry entry (both views) whose display "
+    "name or ProductCode the catalog lists, or any entry naming Kaspersky as product or "
+    "publisher; on Linux a package the catalog lists; on macOS a catalog receipt, launchd job or "
+    "application path. Services, drivers and folders alone count as residue, not as a product. "
+    "Hosts kremove could not reach or was refused on are counted as exceptions, never as clean."
+)
+BLIND_SPOTS = (
+    "kremove cannot see Kaspersky code embedded in other vendors' products (OEM scanning engines "
+    "and SDKs under another brand), which BOD 17-01 excludes but NDAA section 1634 covers; nor "
+    "hosts outside the inventory, or mobile devices. Those need other inventories."
+)
 EXCEPTIONS = frozenset(st.FAILURES - {st.FAILED} | {st.SKIPPED})
 
 
@@ -124,10 +141,12 @@ def fleet_report(outcomes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             since[host] = row["finished"]
         latest[host] = row
         runs[row["run"]] = (row["run"], row["run_started"], row["finished"])
+    back = came_back(outcomes)
     hosts = [
         {
             **_host_entry(row["run"], [], row, since.get(host)),
             "first_identified": first_seen.get(host),
+            **({"came_back": back[host]} if host in back else {}),
         }
         for host, row in sorted(latest.items())
     ]
@@ -137,8 +156,28 @@ def fleet_report(outcomes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "runs": [{"id": r[0], "started": r[1]} for r in sorted(runs.values(), key=lambda r: r[1])],
         **_summaries(hosts),
         "directive": _directive(hosts, "fleet", sorted(runs.values(), key=lambda r: r[1])),
+        "came_back": [{"host": h, **back[h]} for h in sorted(back)],
         "hosts": hosts,
     }
+
+
+def came_back(outcomes: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Hosts where a product was found again after a run ended ``removed`` (KSC deployment tasks
+    or auto-install can put products back during a wave; docs/runbook.md): per host, the run
+    that removed, the later run that found products, and what it found."""
+    removed_by: dict[str, str] = {}
+    back: dict[str, dict[str, Any]] = {}
+    for row in outcomes:
+        host = row["host"]
+        if row["status"] == st.REMOVED:
+            removed_by[host] = row["run"]
+        elif host in removed_by and _installed(row["findings"]):
+            back[host] = {
+                "removed_by": removed_by[host],
+                "found_by": row["run"],
+                "products": [Finding.from_dict(f).label() for f in _installed(row["findings"])],
+            }
+    return back
 
 
 def _summaries(hosts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -188,4 +227,6 @@ def _directive(
         "failed": sum(1 for h in hosts if h["status"] == st.FAILED),
         "exceptions": sum(1 for h in hosts if h["status"] in EXCEPTIONS),
         "runs": [{"id": r[0], "started": r[1]} for r in runs],
+        "counting_method": COUNTING_METHOD,
+        "not_seen": BLIND_SPOTS,
     }

@@ -232,8 +232,27 @@ def directive(report: Mapping[str, Any]) -> Section:
         )
         for r in runs
     )
-    head = _section("directive", "BOD 17-01", runs=len(runs))
-    return Section(**head, rows=rows, extra={"terms": terms})
+    back: Sequence[Mapping[str, Any]] = report.get("came_back") or []
+    came_back = tuple(
+        Row(
+            data={"data-host": b.get("host"), "data-found-by": b.get("found_by")},
+            cells={
+                "host": b.get("host"),
+                "removed_by": b.get("removed_by"),
+                "found_by": b.get("found_by"),
+                "products": ", ".join(b.get("products") or ()),
+            },
+        )
+        for b in back
+    )
+    head = _section("directive", "BOD 17-01", runs=len(runs), came_back=len(came_back))
+    extra = {
+        "terms": terms,
+        "method": d.get("counting_method"),
+        "not_seen": d.get("not_seen"),
+        "came_back": came_back,
+    }
+    return Section(**head, rows=rows, extra=extra)
 
 
 def hosts(report: Mapping[str, Any]) -> Section:
