@@ -61,6 +61,9 @@ def test_macos_kinds_start_with_their_receipts_jobs_and_files(small_fleet: Fleet
         "macos_clean",
         "macos_kav",
         "macos_uninstall_fails",
+        "macos_kes12",
+        "macos_kes12_sysext_stays",
+        "macos_kes12_no_uninstaller",
     }
     for kind in ("macos_kav", "macos_uninstall_fails"):
         host = one(small_fleet, kind)
@@ -77,6 +80,25 @@ def test_macos_kinds_start_with_their_receipts_jobs_and_files(small_fleet: Fleet
     assert not small_fleet.files_exist(clean.name, "/Library/Application Support/Kaspersky Lab")
     assert small_fleet.files_exist(clean.name, "/Applications/Safari.app")
     assert one(small_fleet, "one_product").platform == "linux"
+
+
+def test_kes12_kinds_start_with_the_app_and_the_extension_activated(small_fleet: Fleet) -> None:
+    app = "/Applications/Kaspersky Endpoint Security for Mac.app"
+    cli = "/Library/Application Support/Kaspersky Lab/KAV/Binaries/kav"
+    for kind in ("macos_kes12", "macos_kes12_sysext_stays", "macos_kes12_no_uninstaller"):
+        host = one(small_fleet, kind)
+        assert small_fleet.kaspersky_receipts(host.name) == host.expected_receipts != {}
+        assert small_fleet.files_exist(host.name, app)
+        assert small_fleet.files_exist(host.name, cli) == (kind != "macos_kes12_no_uninstaller")
+        listed = small_fleet.run_on_host(host.name, ["systemextensionsctl", "list"]).stdout
+        assert "2Y8XE5CQ94\tcom.kaspersky.kav.sysext (" in listed, listed
+        assert listed.rstrip().endswith("[activated enabled]")
+        # SIP is on: the tool itself removes nothing.
+        refused = small_fleet.run_on_host(
+            host.name,
+            ["systemextensionsctl", "uninstall", "2Y8XE5CQ94", "com.kaspersky.kav.sysext"],
+        )
+        assert refused.returncode == 1 and "System Integrity Protection" in refused.stderr
 
 
 def test_this_machine_gets_no_mac_directories(small_fleet: Fleet) -> None:
