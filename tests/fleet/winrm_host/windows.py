@@ -88,8 +88,9 @@ class Machine:
             for path in self.state.pop("dirs"):
                 self.make_dir(path)
             self.services: dict[str, dict[str, Any]] = self.state.pop("services")
-            for service in self.services:
-                self._add_key(f"{SERVICES_KEY}\\{service}", {})
+            for service, info in self.services.items():
+                flag = {"DeleteFlag": ["REG_DWORD", 1]} if info.get("delete_flag") else {}
+                self._add_key(f"{SERVICES_KEY}\\{service}", flag)
             self.save()
 
     def snapshot(self) -> dict[str, Any]:
@@ -579,15 +580,6 @@ class Machine:
             log.end(1603)
             self._write_log(log_path, log)
             return 1603
-        if product.get("behaviour") == "no_source":  # the cached MSI was deleted
-            log.line(
-                "MSI (c) (A4:3C) [{t}]: Product: {code} -- Error 1612. The installation source "
-                "for this product is not available. Verify that the source exists and that you "
-                "can access it."
-            )
-            log.end(1612)
-            self._write_log(log_path, log)
-            return 1612
         if product.get("behaviour") == "hang":
             log.line("MSI (s) (B8:2C) [{t}]: Executing op: ActionStart(Name=StopServices,,)")
             self._write_log(log_path, log)
@@ -624,8 +616,10 @@ class Machine:
         for service in owns.get("services", []):
             if _key(service) in others:
                 continue
-            if service.lower() in kept:
+            if service.lower() in kept:  # deleted while it runs: marked, gone at the reboot
                 self.services[service]["state"] = "STOP_PENDING"
+                self.services[service]["delete_flag"] = True
+                self._add_key(f"{SERVICES_KEY}\\{service}", {"DeleteFlag": ["REG_DWORD", 1]})
                 continue
             self.services.pop(service, None)
             self.delete_key(f"{SERVICES_KEY}\\{service}")
