@@ -22,9 +22,12 @@ LAB_KINDS = (
     "clean=4,one_product=6,several_products=4,uninstall_fails=1,unreachable=1,slow=1,"
     "jump=1,behind_jump=1,unknown_kaspersky=1,windows_openssh=1"
 )
-# Windows hosts that remove cleanly, one that needs a reboot (3010) and one protected KES that
-# fails without its uninstall password; none that hangs, so a wave over the lab ends quickly.
-LAB_WINDOWS_KINDS = "clean=1,kes_and_agent=2,french_agent=1,reboot_required=1,protected_kes=1"
+# Windows hosts that remove cleanly (one a KSC 10-era agent), one that needs a reboot (3010) and
+# one protected KES that fails without its uninstall password; none that hangs, so a wave over the
+# lab ends quickly.
+LAB_WINDOWS_KINDS = (
+    "clean=1,kes_and_agent=2,french_agent=1,reboot_required=1,protected_kes=1,ksc10_agent=1"
+)
 
 app = typer.Typer(
     rich_markup_mode=None,

@@ -23,7 +23,8 @@ from tests.fleet.winrm_host import legacy
 from tests.fleet.winrm_host.fleet import UNINSTALL_PASSWORD_ENV, WinrmFleet
 
 KINDS = {
-    "ksc10_agent": 1,
+    "ksc10_agent": 1,  # the practice fleet's
+    "ksc10_agent_protected": 1,
     "console_plugins": 1,
     "legacy_business": 1,
     "legacy_server": 1,
@@ -32,6 +33,7 @@ KINDS = {
 }
 DETECTED = {
     "ksc10_agent": {"kes-windows", "klnagent"},
+    "ksc10_agent_protected": {"kes-windows", "klnagent"},
     "console_plugins": {"ksc-console", "ksc-plugin"},
     "legacy_business": {"kav-workstations", "klnagent"},
     "legacy_server": {"kav-servers-ee"},
@@ -93,7 +95,7 @@ def test_the_ksc10_agent_is_the_network_agent_not_a_server(
     fleet: WinrmFleet, detected: dict[str, dict[str, Any]]
 ) -> None:
     """Item 1: no Administration Server on a workstation; the agent is known as klnagent."""
-    host = detected[fleet.by_kind("ksc10_agent")[0].name]
+    host = detected[fleet.by_kind("ksc10_agent_protected")[0].name]
     agent = installed(host)["klnagent"]
     assert agent["evidence"]["display_name"] == legacy.KSC10_AGENT_NAME
     assert agent["evidence"]["product_code"] == legacy.KSC10_AGENT_CODE
@@ -106,7 +108,7 @@ def test_run_ends_each_host_as_its_products_allow(
     assert {h.name: ran[h.name]["status"] for h in fleet.hosts} == {
         h.name: RUN[h.kind] for h in fleet.hosts
     }
-    for kind in ("ksc10_agent", "console_plugins", "legacy_business", "renamed_products"):
+    for kind in ("ksc10_agent_protected", "console_plugins", "legacy_business", "renamed_products"):
         name = fleet.by_kind(kind)[0].name
         assert not [n for n in fleet.products(name) if "Kaspersky" in n], name
 
@@ -114,7 +116,7 @@ def test_run_ends_each_host_as_its_products_allow(
 def test_the_ksc10_agent_went_last_with_its_password(
     fleet: WinrmFleet, ran: dict[str, dict[str, Any]]
 ) -> None:
-    name = fleet.by_kind("ksc10_agent")[0].name
+    name = fleet.by_kind("ksc10_agent_protected")[0].name
     calls = [e for e in fleet.log(name) if e["event"] == "msiexec"]
     assert [c["product_code"] for c in calls] == [legacy.KES10_CODE, legacy.KSC10_AGENT_CODE]
     assert "KLUNINSTPASSWD" in calls[1]["properties"]

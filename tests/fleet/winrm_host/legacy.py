@@ -85,8 +85,9 @@ def _hex(password: str) -> str:
     return password.encode("utf-16-le").hex().upper()
 
 
-def add_ksc10_agent(state: dict[str, Any], password: str) -> None:
-    """KES 10 and the KSC 10 Network Agent, whose uninstall needs KLUNINSTPASSWD (item 1)."""
+def add_ksc10_agent(state: dict[str, Any], password: str | None) -> None:
+    """KES 10 and the KSC 10 Network Agent (item 1); with a ``password``, the agent's uninstall
+    needs it as KLUNINSTPASSWD (the hex of its UTF-16LE bytes), or msiexec fails with 1603."""
     add_msi(
         state, KES10_NAME, "10.3.0.6294", KES10_CODE,
         services={"AVP": ("Kaspersky Endpoint Security Service", 16)},
@@ -96,7 +97,7 @@ def add_ksc10_agent(state: dict[str, Any], password: str) -> None:
         state, KSC10_AGENT_NAME, "10.3.407", KSC10_AGENT_CODE,
         services={"klnagent": ("Kaspersky Security Center Network Agent", 16)},
         folder="C:\\Program Files (x86)\\Kaspersky Lab\\NetworkAgent",
-        password={"KLUNINSTPASSWD": _hex(password)},
+        password=None if password is None else {"KLUNINSTPASSWD": _hex(password)},
     )  # fmt: skip
 
 
