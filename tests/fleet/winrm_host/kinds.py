@@ -26,6 +26,7 @@ AGENT_CODE = "{0F05E4E5-5A89-482C-9A62-47CC58643788}"
 AGENT_FR_CODE = "{2924BEDA-E0D7-4DAF-A224-50D2E0B12F5B}"
 KSWS_CODE = "{7A4192A1-84C4-4E90-A31B-B4704E4F5A5B}"
 VCRT_CODE = "{D5D19E2F-7189-42FE-8103-92CD1FA457C2}"
+KSC_CODE = "{5A1C2B8E-7D3F-4E61-9B0A-C4D2E8F1A374}"  # made up for the test host
 KES_LOGIN = "KLAdmin"  # what kremove sends by default (vars.kaspersky_login)
 USER_SID = "S-1-5-21-3623811015-3361044348-30300820-1001"
 USER_HIVES = (".DEFAULT", "S-1-5-18", "S-1-5-19", "S-1-5-20", USER_SID)
@@ -56,6 +57,9 @@ KINDS: dict[str, Kind] = {
         Kind("protected_kes", "like kes_and_agent; KES uninstall needs KLLOGIN/KLPASSWD (1603)"),
         Kind("reboot_required", "KES whose msiexec /x returns 3010; the klif driver stays"),
         Kind("hanging_uninstall", "KES whose msiexec /x never ends until terminated"),
+        Kind("cached_msi_missing", "KES whose cached MSI is gone: msiexec /x returns 1612"),
+        Kind("encrypted_kes", "like kes_and_agent; KES's encryption driver klfde is installed"),
+        Kind("ksc_server", "KSC 14 Administration Server with its Network Agent"),
         Kind("french_agent", "Windows Server, French: KSWS and the French Network Agent"),
         # Issue 19, items 1 to 5 (legacy.py): names of a KSC 10-era fleet.
         Kind("ksc10_agent", "KES 10 and the KSC 10 Network Agent (in the practice fleet)"),
@@ -346,6 +350,34 @@ def _add_consumer(state: dict[str, Any]) -> None:
     ]
 
 
+def _add_encryption(state: dict[str, Any]) -> None:
+    """KES's full-disk encryption driver (an UNCONFIRMED name, engine/preflight.py), removed
+    with KES."""
+    state["services"]["klfde"] = {
+        "display": "Kaspersky Lab FDE driver",
+        "type": 1,
+        "state": "RUNNING",
+    }
+    state["products"][KES_CODE]["owns"]["services"].append("klfde")
+
+
+def _add_ksc_server(state: dict[str, Any]) -> None:
+    name, version, code = "Kaspersky Security Center 14", "14.2.0.26967", KSC_CODE
+    key = f"{UNINSTALL32}\\{code}"
+    state["registry"][key] = _msi(name, version, "AO Kaspersky Lab", code)
+    display = "Kaspersky Security Center Administration Server"
+    state["services"]["CSAdminServer"] = {"display": display, "type": 16, "state": "RUNNING"}
+    owns = {"keys": [], "services": ["CSAdminServer"], "dirs": []}
+    state["products"][code] = dict(
+        name=name,
+        version=version,
+        manufacturer="AO Kaspersky Lab",
+        key=key,
+        behaviour="ok",
+        owns=owns,
+    )
+
+
 def initial_state(
     kind: str, name: str, user: str, password: str, own: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
@@ -371,6 +403,15 @@ def initial_state(
         _add_kes(state, behaviour="reboot")
     elif kind == "hanging_uninstall":
         _add_kes(state, behaviour="hang")
+    elif kind == "cached_msi_missing":
+        _add_kes(state, behaviour="no_source")
+    elif kind == "encrypted_kes":
+        _add_kes(state)
+        _add_agent(state)
+        _add_encryption(state)
+    elif kind == "ksc_server":
+        _add_agent(state)
+        _add_ksc_server(state)
     elif kind == "french_agent":
         _add_ksws(state)
         _add_agent(state, french=True)

@@ -580,6 +580,15 @@ class Machine:
             log.end(1603)
             self._write_log(log_path, log)
             return 1603
+        if product.get("behaviour") == "no_source":  # the cached MSI was deleted
+            log.line(
+                "MSI (c) (A4:3C) [{t}]: Product: {code} -- Error 1612. The installation source "
+                "for this product is not available. Verify that the source exists and that you "
+                "can access it."
+            )
+            log.end(1612)
+            self._write_log(log_path, log)
+            return 1612
         if product.get("behaviour") == "hang":
             log.line("MSI (s) (B8:2C) [{t}]: Executing op: ActionStart(Name=StopServices,,)")
             self._write_log(log_path, log)
