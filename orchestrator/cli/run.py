@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from orchestrator.eventlog import LogTargets
     from orchestrator.inventory.model import Host, Inventory
     from orchestrator.inventory.overrides import ConnectionDefaults
-    from orchestrator.ledger import Ledger, RunDetail
+    from orchestrator.ledger import RunDetail
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -225,7 +225,7 @@ def _hosts(
 def _execute(given: RunSettings, source: RunDetail | None, flags: _Flags) -> None:
     from orchestrator.cli import session
     from orchestrator.cli.console import print_result
-    from orchestrator.engine import runner
+    from orchestrator.engine import preflight, runner
     from orchestrator.engine.waves import Window
     from orchestrator.playbook.loader import load_playbooks
 
@@ -261,7 +261,8 @@ def _execute(given: RunSettings, source: RunDetail | None, flags: _Flags) -> Non
         inv, content, secrets, connector, ledger_path, template_secrets, logs=flags.logs
     )
     with session.recording(wiring, hosts, settings, "remove", lambda: meta) as common:
-        _warn_ksc(common["ledger"], hosts)
+        names = {h.name for h in hosts}
+        warned = _warn_ksc(preflight.latest(common["ledger"].host_outcomes(), names))
         common["allow_encrypted"] = flags.allow_encrypted
         result = runner.run(
             hosts,
@@ -272,16 +273,19 @@ def _execute(given: RunSettings, source: RunDetail | None, flags: _Flags) -> Non
             allow_drift=flags.allow_drift,
         )
         path = common["ledger"].path
+    if not warned:  # no earlier run had seen it: say so once the run found it
+        _warn_ksc([(o.host, [f.to_dict() for f in o.findings]) for o in result.outcomes])
     print_result(result, path, flags.as_json)
     raise typer.Exit(session.exit_code(result))
 
 
-def _warn_ksc(ledger: Ledger, hosts: Sequence[Host]) -> None:
-    """Said at the start: an Administration Server among the hosts, as the ledger last saw them."""
+def _warn_ksc(seen: Sequence[tuple[str, Any]]) -> bool:
+    """Warn of an Administration Server among the hosts (name, findings): at the start, as the
+    ledger last saw them, or after the run when it found one first. True when warned."""
     from orchestrator.cli.console import err, safe
     from orchestrator.engine import preflight
 
-    seen = preflight.latest(ledger.host_outcomes(), (h.name for h in hosts))
     warning = preflight.ksc_warning(preflight.ksc_servers(seen))
     if warning:
         err.print(f"[yellow]kremove: {safe(warning)}[/]")
+    return warning is not None

@@ -139,3 +139,13 @@ def test_the_fleet_report_flags_a_product_that_came_back(fleet: WinrmFleet, home
     html = kremove("report", "--fleet", "--format", "html", home=home, env=fleet.env).stdout
     assert 'class="came-back"' in html
     assert "How hosts were counted" in html and "embedded in other vendors" in html
+
+
+def test_a_run_that_finds_the_administration_server_first_says_so_at_its_end(
+    fleet: WinrmFleet, home: Path, tmp_path: Path
+):
+    server = fleet.by_kind("ksc_server")[0].name
+    fleet.reset(server)
+    fresh = str(tmp_path / "fresh.db")  # no earlier run has seen the host
+    _, _, printed = _run(fleet, home, server, "--ledger", fresh)
+    assert "Administration Server is in scope" in printed and server in printed, printed
