@@ -119,7 +119,7 @@ def test_a_per_user_install_is_found_and_not_guessed_at(
     assert [f["product"] for f in found] == ["kaspersky-vpn"]
     assert found[0]["evidence"]["user_sid"].startswith("S-1-5-21-")
     assert found[0]["evidence"]["key"].startswith("HKEY_USERS\\S-1-5-21-")
-    refused_untouched(fleet, ran, "user_vpn", "HKEY_USERS")
+    refused_untouched(fleet, ran, "user_vpn", "is installed for one user only")
 
 
 def test_versioned_drivers_are_seen_and_one_left_loaded_is_no_removal(

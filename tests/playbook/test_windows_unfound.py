@@ -26,6 +26,7 @@ from tests.playbook.test_windows_parser import (
     residue,
 )
 from tests.playbook.test_windows_parser import document as doc
+from tests.playbook.test_windows_render import applies, context, render, run_line
 
 SID = "S-1-5-21-3623811015-3361044348-30300820-1001"
 USER_ROOT = rf"HKEY_USERS\{SID}\Software\Microsoft\Windows\CurrentVersion\Uninstall"
@@ -199,6 +200,23 @@ def test_a_per_user_install_is_found(catalog: Catalog) -> None:
     # Not for msiexec run by kremove's login: the removal refuses it before changing anything.
     assert "product_code" not in evidence
     assert residue(findings) == [("kaspersky-vpn", "ksde5.14 RUNNING")]
+
+
+def test_the_removal_refuses_a_per_user_install_by_saying_so(catalog: Catalog) -> None:
+    playbooks = load_playbooks()
+    users = {SID: ["", USER_ROOT, *VPN_ENTRY]}
+    [found] = [f for f in parse(doc(users=users), catalog) if f.kind == "installed"]
+    ctx = context(playbooks, found)
+    assert applies(playbooks, "not-msi", ctx) and not applies(playbooks, "msiexec-uninstall", ctx)
+    text = render(playbooks, "not-msi", ctx).text
+    message, redirects = run_line(text, ">&2 echo kremove: %KREMOVE_NAME%")
+    assert redirects == [">&2"]
+    assert message == (
+        'echo kremove: "Kaspersky VPN Secure Connection" is installed for one user only; '
+        "kremove's login cannot remove it with msiexec: remove it as that user"
+    )
+    key, _ = run_line(text, ">&2 echo kremove: kaspersky-vpn: registry key")
+    assert USER_ROOT in key
 
 
 def test_default_and_classes_hives_are_not_read_twice(catalog: Catalog) -> None:
