@@ -32,6 +32,7 @@ MACOS_UNINSTALL_FAILS = "macos_uninstall_fails"
 MACOS_KES12 = "macos_kes12"
 MACOS_KES12_SYSEXT_STAYS = "macos_kes12_sysext_stays"
 MACOS_KES12_NO_UNINSTALLER = "macos_kes12_no_uninstaller"
+MACOS_KES12_REBOOT = "macos_kes12_reboot"
 SU_PASSWORD = "su_password"
 DOAS_PASSWORD = "doas_password"
 DOAS_NOPASS = "doas_nopass"
@@ -223,6 +224,13 @@ KINDS: dict[str, Kind] = {
             MACOS_KES12_NO_UNINSTALLER,
             (macos_kes.KES_NO_CLI_LAYER, macos.BASE_LAYER),
             description="like macos_kes12, without the vendor kav CLI",
+            platform="macos",
+        ),
+        Kind(
+            MACOS_KES12_REBOOT,
+            (macos_kes.KES_REBOOT_LAYER, macos.BASE_LAYER),
+            description="like macos_kes12, but kav uninstall leaves the extension terminated, "
+            "waiting to uninstall on reboot",
             platform="macos",
         ),
         Kind(

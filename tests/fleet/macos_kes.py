@@ -13,7 +13,9 @@ its own extension. Layers:
 - ``macos-kes12-sysext-stays``: ``kav uninstall`` deletes the app, files and receipts and exits
   0, but the extension stays activated (as when an app bundle is deleted instead of asking macOS
   to deactivate its extension);
-- ``macos-kes12-no-cli``: the product without its ``kav`` CLI (nothing can deactivate it here).
+- ``macos-kes12-no-cli``: the product without its ``kav`` CLI (nothing can deactivate it here);
+- ``macos-kes12-reboot``: like macos-kes12, but the deactivated extension stays listed as
+  "terminated waiting to uninstall on reboot" until the Mac restarts (which it never does here).
 """
 
 from __future__ import annotations
@@ -25,7 +27,12 @@ from typing import Any
 KES_LAYER = "macos-kes12"
 KES_STAYS_LAYER = "macos-kes12-sysext-stays"
 KES_NO_CLI_LAYER = "macos-kes12-no-cli"
-LAYERS = (KES_LAYER, KES_STAYS_LAYER, KES_NO_CLI_LAYER)
+KES_REBOOT_LAYER = "macos-kes12-reboot"
+LAYERS = (KES_LAYER, KES_STAYS_LAYER, KES_NO_CLI_LAYER, KES_REBOOT_LAYER)
+WAITING = "terminated waiting to uninstall on reboot"
+# What kav uninstall does to the extension, per layer: drops its row, leaves it for the restart,
+# or leaves it activated.
+DEACTIVATION = {KES_LAYER: "drop", KES_REBOOT_LAYER: WAITING, KES_STAYS_LAYER: "keep"}
 
 SYSEXT_STATE = "var/db/kremove-fleet/sysext.json"
 KES_VERSION = "12.0.0.411"
@@ -43,13 +50,12 @@ APPLE_SYSEXT: list[dict[str, Any]] = []  # a fresh Mac of the base layer has non
 KES_RECEIPTS = ("com.kaspersky.kav.core", "com.kaspersky.kav.oas", "com.kaspersky.kav.webav")
 KES_JOB = ("com.kaspersky.kav", "system", 318, "/Library/LaunchDaemons/com.kaspersky.kav.plist")
 
-# The vendor CLI, simulated: "kav uninstall" as root. DEACTIVATES says whether it asks "macOS" to
-# deactivate the extension (drops its row) or leaves it activated.
+# The vendor CLI, simulated: "kav uninstall" as root. DEACTIVATION: see above.
 KAV_CLI = """
 import json, os, shutil, subprocess, sys
 from pathlib import Path
 
-DEACTIVATES = {deactivates!r}
+DEACTIVATION = {deactivation!r}
 STATE = Path("/var/db/kremove-fleet/sysext.json")
 USAGE = "Usage: kav <command> <parameters>; kav -? | help (fleet simulation: uninstall)"
 
@@ -62,9 +68,12 @@ def main(argv):
         print("kav: administrator rights are required to run this command", file=sys.stderr)
         return 1
     print("Uninstalling Kaspersky Endpoint Security for Mac...")
-    if DEACTIVATES:
+    if DEACTIVATION != "keep":
         rows = json.loads(STATE.read_text())["extensions"]
-        rows = [r for r in rows if r["bundle"] != "com.kaspersky.kav.sysext"]
+        ours = [r for r in rows if r["bundle"] == "com.kaspersky.kav.sysext"]
+        rows = [r for r in rows if r not in ours]
+        if DEACTIVATION != "drop":
+            rows += [{{**r, "state": DEACTIVATION}} for r in ours]
         STATE.write_text(json.dumps({{"extensions": rows}}, indent=1) + "\\n")
         print("System extension com.kaspersky.kav.sysext deactivated.")
     subprocess.run(["launchctl", "bootout", "system/com.kaspersky.kav"], check=False,
@@ -109,7 +118,7 @@ def build(name: str, root: Path, mac: Any, python: str) -> None:
     )
     if name != KES_NO_CLI_LAYER:
         source = KAV_CLI.format(
-            deactivates=name == KES_LAYER, app=KES_APP, receipts=list(KES_RECEIPTS)
+            deactivation=DEACTIVATION[name], app=KES_APP, receipts=list(KES_RECEIPTS)
         )
         mac._write(root / KES_CLI, f"#!{python} -IS\n{source}", 0o755)
     mac._write(root / "Library/Application Support/Kaspersky Lab/KAV/Bases/kav.dat", "b\n", 0o644)

@@ -64,6 +64,7 @@ def test_macos_kinds_start_with_their_receipts_jobs_and_files(small_fleet: Fleet
         "macos_kes12",
         "macos_kes12_sysext_stays",
         "macos_kes12_no_uninstaller",
+        "macos_kes12_reboot",
     }
     for kind in ("macos_kav", "macos_uninstall_fails"):
         host = one(small_fleet, kind)
@@ -85,7 +86,13 @@ def test_macos_kinds_start_with_their_receipts_jobs_and_files(small_fleet: Fleet
 def test_kes12_kinds_start_with_the_app_and_the_extension_activated(small_fleet: Fleet) -> None:
     app = "/Applications/Kaspersky Endpoint Security for Mac.app"
     cli = "/Library/Application Support/Kaspersky Lab/KAV/Binaries/kav"
-    for kind in ("macos_kes12", "macos_kes12_sysext_stays", "macos_kes12_no_uninstaller"):
+    kes = (
+        "macos_kes12",
+        "macos_kes12_sysext_stays",
+        "macos_kes12_no_uninstaller",
+        "macos_kes12_reboot",
+    )
+    for kind in kes:
         host = one(small_fleet, kind)
         assert small_fleet.kaspersky_receipts(host.name) == host.expected_receipts != {}
         assert small_fleet.files_exist(host.name, app)

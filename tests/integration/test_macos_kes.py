@@ -5,7 +5,8 @@ The product is an app bundle with an activated system extension (com.kaspersky.k
 shim lists it and refuses to change it, the vendor CLI ``kav uninstall`` deactivates it. Detect
 finds KES with the app's version and the extension; a run removes it through the vendor CLI, and
 verify sees the extension gone. When the vendor uninstall leaves the extension activated, or the
-CLI is missing, the host ends failed naming the extension and the route, never removed.
+CLI is missing, the host ends failed naming the extension and the route, never removed; when
+macOS keeps the deactivated extension until the restart, the host ends reboot_pending.
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ from tests.cli_runner import kremove
 from tests.fleet.fleet import Fleet
 from tests.integration.macos_fleet import fleet_home, kremove_json
 
-KINDS = {"macos_kes12": 1, "macos_kes12_sysext_stays": 1, "macos_kes12_no_uninstaller": 1}
+KINDS = {
+    "macos_kes12": 1,
+    "macos_kes12_sysext_stays": 1,
+    "macos_kes12_no_uninstaller": 1,
+    "macos_kes12_reboot": 1,
+}
 APP = "/Applications/Kaspersky Endpoint Security for Mac.app"
 CLI = "/Library/Application Support/Kaspersky Lab/KAV/Binaries/kav"
 SYSEXT = "com.kaspersky.kav.sysext"
@@ -73,6 +79,20 @@ def only(fleet: Fleet, kind: str) -> str:
     return h.name
 
 
+def ended(fleet: Fleet, run: dict[str, Any], kind: str, status: str) -> tuple[str, dict[str, Any]]:
+    """The host of ``kind`` and its outcome, which must have ``status``."""
+    name = only(fleet, kind)
+    outcome = outcomes(run)[name]
+    assert outcome["status"] == status, outcome
+    return name, outcome
+
+
+def post_findings(fleet: Fleet, home: Path, run: dict[str, Any], name: str) -> list[Any]:
+    shown = kremove("runs", "show", run["run"], "--json", home=home, env=fleet.env)
+    found: list[Any] = outcomes(json.loads(shown.stdout))[name]["post_findings"]
+    return found
+
+
 def test_detect_finds_kes_for_mac_12_with_its_version_and_system_extension(
     fleet: Fleet, answers: dict[str, dict[str, Any]], detected: dict[str, Any]
 ) -> None:
@@ -93,9 +113,7 @@ def test_detect_finds_kes_for_mac_12_with_its_version_and_system_extension(
 def test_kes_is_removed_through_the_vendor_cli_and_verify_sees_the_extension_gone(
     fleet: Fleet, home: Path, run: dict[str, Any]
 ) -> None:
-    name = only(fleet, "macos_kes12")
-    outcome = outcomes(run)[name]
-    assert outcome["status"] == "removed", outcome
+    name, _ = ended(fleet, run, "macos_kes12", "removed")
     assert SYSEXT not in extensions(fleet, name)
     assert not fleet.files_exist(name, APP) and not fleet.files_exist(name, CLI)
     assert fleet.kaspersky_receipts(name) == {}
@@ -117,9 +135,7 @@ def test_kes_is_removed_through_the_vendor_cli_and_verify_sees_the_extension_gon
 def test_an_activated_extension_fails_the_host_naming_it_and_the_route(
     fleet: Fleet, home: Path, run: dict[str, Any], kind: str
 ) -> None:
-    name = only(fleet, kind)
-    outcome = outcomes(run)[name]
-    assert outcome["status"] == "failed", outcome
+    name, outcome = ended(fleet, run, kind, "failed")
     reason = outcome["reason"]
     assert reason.startswith("step 'uninstall:kes-mac' exited 1: "), reason
     assert f"system extension {SYSEXT} " in reason and "activated" in reason
@@ -127,11 +143,7 @@ def test_an_activated_extension_fails_the_host_naming_it_and_the_route(
     assert "2Y8XE5CQ94\tcom.kaspersky.kav.sysext" in extensions(fleet, name)
     # Nothing after the failing step ran: no receipt forgotten, no file of kremove's deleted.
     assert not [c for c in fleet.commands_log(name) if "rm -rf" in c or "--forget" in c]
-    record = json.loads(
-        kremove("runs", "show", run["run"], "--json", home=home, env=fleet.env).stdout
-    )
-    post = outcomes(record)[name]["post_findings"]
-    kes = next(f for f in post if f["product"] == "kes-mac")
+    kes = next(f for f in post_findings(fleet, home, run, name) if f["product"] == "kes-mac")
     assert kes["kind"] == "installed" and SYSEXT in kes["evidence"]["system_extensions"]
 
 
@@ -150,3 +162,15 @@ def test_the_vendor_uninstall_that_leaves_the_extension_is_reported_as_such(
     reason = outcomes(run)[name]["reason"]
     assert f"is still activated after {CLI}" in reason, reason
     assert not fleet.files_exist(name, APP)  # the vendor CLI deleted the app, not kremove
+
+
+def test_an_extension_left_for_the_restart_ends_reboot_pending_not_removed(
+    fleet: Fleet, home: Path, run: dict[str, Any]
+) -> None:
+    name, outcome = ended(fleet, run, "macos_kes12_reboot", "reboot_pending")
+    assert "reboot" in outcome["reason"]
+    assert f"{SYSEXT} (" in extensions(fleet, name)
+    assert "[terminated waiting to uninstall on reboot]" in extensions(fleet, name)
+    assert not fleet.files_exist(name, APP) and fleet.kaspersky_receipts(name) == {}
+    post = post_findings(fleet, home, run, name)
+    assert [(f["kind"], f["evidence"]) for f in post] == [("residue", {"system_extension": SYSEXT})]

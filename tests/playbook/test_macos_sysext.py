@@ -189,3 +189,22 @@ def test_hostile_extension_ids_are_inert(tmp_path: Path) -> None:
     # The listed extension is no id of this catalog's: none activated, so nothing to refuse.
     assert done.returncode == 0 and "no system extension of it is activated" in done.stdout
     assert not [p for p in os.listdir("/tmp") if p.startswith("kremove-kesmac-pwned")]
+
+
+def test_an_extension_left_for_the_restart_makes_the_step_ask_for_a_reboot(
+    playbooks: PlaybookSet, tmp_path: Path
+) -> None:
+    waiting = "[terminated waiting to uninstall on reboot]"
+    cli = f'#!/bin/sh\nsed -i "s/\\[activated enabled\\]/{waiting}/" "$SYSEXTS"\n'
+    done = uninstall(tmp_path, cli)
+    assert done.returncode == 194, done.stderr  # remove.yml: 194 means reboot
+    assert f"system extension {SYSEXT} is deactivated" in done.stdout
+    remove = playbooks.playbook_for("macos", "remove")
+    assert remove is not None
+    (step,) = [s for s in remove.steps if s.id == "uninstall"]
+    assert step.exit_codes == {0: "ok", 194: "reboot"}
+
+
+def test_the_vendor_tools_own_194_is_a_failure_not_a_reboot(tmp_path: Path) -> None:
+    done = uninstall(tmp_path, "#!/bin/sh\nexit 194\n")
+    assert done.returncode == 1
