@@ -55,7 +55,13 @@ def test_a_products_own_reference_then_the_hosts_default_then_the_command_line()
 
 def test_choices_cover_the_protected_products_of_the_hosts_platform(playbooks: PlaybookSet) -> None:
     catalog = playbooks.catalog
-    assert pw.protected(catalog, "windows") == ["kes-windows", "kea", "ksws", "klnagent"]
+    assert pw.protected(catalog, "windows") == [
+        "kes-windows",
+        "kav-workstations",
+        "ksws",
+        "kav-servers-ee",
+        "klnagent",
+    ]  # Endpoint Agent takes none: no source names its property (issue 19)
     assert pw.protected(catalog, "linux") == []
     host = windows("w1", klnagent=ref("AGENT_PW"))
     shown = [
@@ -75,7 +81,7 @@ def test_choices_cover_the_protected_products_of_the_hosts_platform(playbooks: P
         "at": "",
     }
     assert pw.missing([host, windows("w2", every=ref("P"))], pw.platform_of, catalog, None) == {
-        ("kes-windows", "kea", "ksws"): ["w1"]
+        ("kes-windows", "kav-workstations", "ksws", "kav-servers-ee"): ["w1"]
     }
 
 
@@ -87,7 +93,8 @@ def test_a_reference_for_a_product_the_catalog_does_not_know_is_one_line(
         pw.check_products([host], playbooks.catalog)
     assert str(refused.value) == (
         "fleet.yml:12: group 'branch': uninstall password for 'kes-windos', which is not a "
-        "catalog product id; products that take one: kea, kes-windows, klnagent, ksws"
+        "catalog product id; products that take one: kav-servers-ee, kav-workstations, "
+        "kes-windows, klnagent, ksws"
     )
 
 

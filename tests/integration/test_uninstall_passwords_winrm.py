@@ -100,7 +100,8 @@ def test_every_protected_product_is_removed_with_its_own_password(
     assert statuses == {HOST_A: "removed", HOST_B: "removed", CLEAN: "clean"}
     # Named before the run started: the Windows host no reference covers.
     assert re.search(
-        rf"no uninstall password for kes-windows, kea, ksws, klnagent on 1 host: {CLEAN};",
+        rf"no uninstall password for kes-windows, kav-workstations, ksws, kav-servers-ee, klnagent "
+        rf"on 1 host: {CLEAN};",
         done.stderr,
     )
     fleet = protected.fleet
@@ -175,8 +176,8 @@ def test_a_missing_or_unknown_reference_stops_before_the_run_in_one_line(
     line = inventory_line(inventory, "env: BRANCH_B_AGENT_PW")
     assert last_line(done.stderr) == (
         f"kremove: error: {inventory}:{line}: group 'branch_b': uninstall password for 'klnagnet', "
-        "which is not a catalog product id; products that take one: kea, kes-windows, "
-        "klnagent, ksws"
+        "which is not a catalog product id; products that take one: kav-servers-ee, "
+        "kav-workstations, kes-windows, klnagent, ksws"
     )
     assert not [
         e for h in (HOST_A, HOST_B) for e in protected.fleet.log(h) if e["event"] == "msiexec"
