@@ -148,6 +148,13 @@ def test_a_failed_deleteflag_query_marks_nothing(catalog: Catalog) -> None:
     ]
 
 
+def test_a_driver_still_running_whose_key_was_deleted_is_residue(catalog: Catalog) -> None:
+    # An uninstaller that deletes the key itself: sc.exe lists the loaded driver until the reboot.
+    findings = parse(doc(services=["Tcpip"], sc=sc("klif", "RUNNING")), catalog)
+    assert installed(findings) == []
+    assert residue(findings) == [("residue", "klif RUNNING")]
+
+
 def test_live_drivers_of_an_installed_product_stay_residue(catalog: Catalog) -> None:
     findings = parse(fixture("workstation-en.txt"), catalog)
     assert not any("no Uninstall entry" in f.name for f in findings)
@@ -217,6 +224,12 @@ def test_the_removal_refuses_a_per_user_install_by_saying_so(catalog: Catalog) -
     )
     key, _ = run_line(text, ">&2 echo kremove: kaspersky-vpn: registry key")
     assert USER_ROOT in key
+
+
+def test_a_per_user_entry_of_a_machine_wide_product_is_that_product(catalog: Catalog) -> None:
+    machine = msi(U32, VPN, "Kaspersky VPN Secure Connection", "21.14.5.462")
+    found = parse(doc(u32=machine, users={SID: ["", USER_ROOT, *VPN_ENTRY]}), catalog)
+    assert installed(found) == [("kaspersky-vpn", "21.14.5.462", VPN, "32")]
 
 
 def test_default_and_classes_hives_are_not_read_twice(catalog: Catalog) -> None:

@@ -76,7 +76,7 @@ def windows_detect(result: CommandResult, catalog: Catalog) -> list[Finding]:
     if views != sorted(UNINSTALL_ROOTS):
         raise ParseError(f"the detection output has Uninstall views {views}, not 32 and 64")
     installed = _installed(by_name["uninstall"], catalog, os64)
-    installed += _user_installed(by_name, catalog)
+    installed += _user_installed(by_name, catalog, installed)
     marked = _marked_for_deletion(by_name["deleteflag"][0])
     services = _service_findings(by_name["services"][0], by_name["sc"][0], catalog, marked)
     unfound = _live_without_entry(services, installed, catalog)
@@ -115,13 +115,17 @@ def _installed(sections: Sequence[Section], catalog: Catalog, os64: bool) -> lis
     return sorted(installed, key=lambda f: _order(f, catalog))
 
 
-def _user_installed(by_name: dict[str, list[Section]], catalog: Catalog) -> list[Finding]:
+def _user_installed(
+    by_name: dict[str, list[Section]], catalog: Catalog, machine: Sequence[Finding]
+) -> list[Finding]:
     """Per-user Uninstall entries of the loaded user hives (HKEY_USERS\\<SID>), read-only.
 
     ``userkey SID`` lists the hive's ...\\CurrentVersion key: the Uninstall key exists when it is
     listed there, and then ``useruninstall SID`` must have read it. Such an entry is reported
     without a ProductCode: msiexec run by kremove's login cannot remove another user's install.
+    One whose subkey is also a machine-wide entry's (``machine``) is that product, removed there.
     """
+    seen = {leaf(f.evidence["key"]).casefold() for f in machine}
     parents = {s.args[0].casefold(): s for s in by_name.get("userkey", []) if s.args}
     findings: list[Finding] = []
     for section in by_name.get("useruninstall", []):
@@ -137,7 +141,7 @@ def _user_installed(by_name: dict[str, list[Section]], catalog: Catalog) -> list
         succeeded(section, may_be_missing=False)
         for key in reg_keys(section.lines):
             finding = _uninstall_finding(key, "user", catalog, None, root=root)
-            if finding is not None:
+            if finding is not None and leaf(key.path).casefold() not in seen:
                 evidence = {k: v for k, v in finding.evidence.items() if k != "product_code"}
                 evidence["user_sid"] = sid
                 findings.append(
@@ -244,7 +248,7 @@ def _service_findings(
 
     The registry listing is complete and unlocalized: it decides what exists. sc.exe only adds
     the state; a name it did not list is a key the service manager has not loaded. ``marked``:
-    the names whose keys carry DeleteFlag (deleted, gone at the next reboot).
+    the names whose keys carry DeleteFlag, and those sc.exe lists with no key (deleted).
     """
     succeeded(registry, may_be_missing=False)
     names: dict[str, str] = {}
@@ -252,6 +256,8 @@ def _service_findings(
         if parent(key.path).casefold() == SERVICES_ROOT.casefold():
             names.setdefault(leaf(key.path).casefold(), leaf(key.path))
     states = sc_states(sc.lines) if sc.rc == 0 else {}
+    # One the service manager still runs but whose key is gone was deleted: gone at the reboot.
+    marked = marked | (set(states) - set(names))
     for folded, (name, _) in states.items():
         names.setdefault(folded, name)
     drivers = tuple(catalog.platform("windows").get("driver_services", ()))
