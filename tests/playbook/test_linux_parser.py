@@ -129,3 +129,19 @@ def test_kess_and_kics_have_their_gui_packages_removed_first(catalog: Catalog) -
     order = [p.id for p in catalog.ordered(["kess", "kess-gui", "kics", "kics-gui"])]
     assert order.index("kess-gui") < order.index("kess")
     assert order.index("kics-gui") < order.index("kics")
+
+
+def test_a_program_in_an_installed_products_directory_is_that_products_until_it_is_removed(
+    catalog: Catalog,
+) -> None:
+    """KESL may run a program its package does not list (an updated engine): while kesl is
+    installed that is kesl's, and the removal stops it; after the removal it is unknown."""
+    program = "process\t99\t/opt/kaspersky/kesl/libexec/updated-engine\n"
+    before = parse(
+        "manager\tdpkg\ndpkg\tkesl\t12.1.0-1297\tamd64\tinstall ok installed\n" + program, catalog
+    )
+    assert [p for p, *_ in before] == ["kesl"]
+    after = parse("manager\tdpkg\n" + program, catalog)
+    assert after == [
+        ("unknown-kaspersky", "installed", None, "/opt/kaspersky/kesl/libexec/updated-engine")
+    ]

@@ -48,7 +48,8 @@ def linux_packages(result: CommandResult, catalog: Catalog) -> list[Finding]:
         raise ParseError(
             "neither dpkg nor rpm is on the host, so installed packages cannot be listed"
         )
-    return findings + unknown.findings()
+    installed = {f.product for f in findings if f.kind == "installed"}
+    return findings + unknown.findings(installed)
 
 
 class _Unknown:
@@ -70,7 +71,15 @@ class _Unknown:
     def process(self, pid: str, exe: str) -> None:
         self.processes.setdefault(exe, pid)
 
-    def findings(self) -> list[Finding]:
+    def _of_installed(self, exe: str, installed: set[str]) -> bool:
+        """A program in the own directory of a product found installed (not yet removed)."""
+        for product in installed:
+            for path in self.catalog.products[product].linux.get("residue_paths", ()):
+                if exe.startswith(str(path).rstrip("/") + "/"):
+                    return True
+        return False
+
+    def findings(self, installed: set[str]) -> list[Finding]:
         found = [
             Finding(
                 product=UNKNOWN_KASPERSKY,
@@ -81,8 +90,8 @@ class _Unknown:
             for (manager, package), path in sorted(self.packages.items())
         ]
         for exe, pid in sorted(self.processes.items()):
-            if exe.removesuffix(" (deleted)") in self.owned:
-                continue  # its package is reported (or is a catalog product's)
+            if exe.removesuffix(" (deleted)") in self.owned or self._of_installed(exe, installed):
+                continue  # its package is reported, or its product is (the removal stops it)
             found.append(
                 Finding(
                     product=UNKNOWN_KASPERSKY,
