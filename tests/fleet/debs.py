@@ -208,6 +208,14 @@ def kics_gui() -> DebSpec:
     return _product("kics-gui", KICS_VERSION, "KICS graphical interface (dummy)", depends="kics")
 
 
+def kav4ws() -> DebSpec:
+    return _product("kav4ws", "5.7.0-25", "Kaspersky Anti-Virus for Linux Workstation (dummy)")
+
+
+def kwts() -> DebSpec:
+    return _product("kwts", "6.1.0-4762", "Kaspersky Web Traffic Security (dummy)")
+
+
 def unknown_kaspersky() -> DebSpec:
     """A Kaspersky product no catalog entry names (modelled on the KSC Linux server, whose
     package name no source gives): files under /opt/kaspersky, a package name kremove cannot

@@ -42,6 +42,7 @@ WINDOWS_OPENSSH_HANGING = "windows_openssh_hanging"
 KESS_GUI = "kess_gui"
 KICS_GUI = "kics_gui"
 UNKNOWN_KASPERSKY = "unknown_kaspersky"
+OTHER_LINUX = "other_linux"
 
 # Package templates: layer name -> the packages dpkg installs into it.
 PACKAGE_TEMPLATES: dict[str, tuple[Callable[[], debs.DebSpec], ...]] = {
@@ -51,6 +52,7 @@ PACKAGE_TEMPLATES: dict[str, tuple[Callable[[], debs.DebSpec], ...]] = {
     "pkgs-kess": (debs.kess, debs.kess_gui),
     "pkgs-kics": (debs.kics, debs.kics_gui),
     "pkgs-unknown": (debs.unknown_kaspersky,),
+    "pkgs-other-linux": (debs.kav4ws, debs.kwts),
 }
 SUDO_PASSWORD_LAYER = "sudo-password"  # sudoers: kops needs its password (no NOPASSWD)
 NO_SUDO_LAYER = "no-sudo"  # sudoers: no rule for kops, which cannot become root at all
@@ -116,6 +118,11 @@ KINDS: dict[str, Kind] = {
             ("pkgs-unknown",),
             description="klunlisted: a Kaspersky package no catalog entry names, owning files "
             "under /opt/kaspersky and /var/opt/kaspersky",
+        ),
+        Kind(
+            OTHER_LINUX,
+            ("pkgs-other-linux",),
+            description="kav4ws (Anti-Virus for Linux Workstation) and kwts (Web Traffic Security)",
         ),
         Kind(
             UNREACHABLE,

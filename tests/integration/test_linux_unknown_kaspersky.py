@@ -19,7 +19,7 @@ import pytest
 from tests.cli_runner import kremove
 from tests.fleet.fleet import Fleet
 
-KINDS = {"kess_gui": 1, "kics_gui": 1, "unknown_kaspersky": 1, "clean": 1}
+KINDS = {"kess_gui": 1, "kics_gui": 1, "unknown_kaspersky": 1, "clean": 1, "other_linux": 1}
 DAEMON = "/opt/kaspersky/ksc64/sbin/klserver"  # no package owns it
 
 
@@ -79,7 +79,11 @@ def test_detect_never_calls_an_uncatalogued_kaspersky_package_clean(
     assert [f["evidence"]["package"] for f in seen] == ["klunlisted"]
     assert seen[0]["evidence"]["path"].startswith("/opt/kaspersky")
     assert got[host(fleet, "clean")]["status"] == "clean"
-    for kind, packages in (("kess_gui", {"kess", "kess-gui"}), ("kics_gui", {"kics", "kics-gui"})):
+    for kind, packages in (
+        ("kess_gui", {"kess", "kess-gui"}),
+        ("kics_gui", {"kics", "kics-gui"}),
+        ("other_linux", {"kav4ws", "kwts"}),
+    ):
         outcome = got[host(fleet, kind)]
         assert outcome["status"] == "found", outcome
         assert unknown(outcome) == []
@@ -116,7 +120,7 @@ def test_run_removes_gui_and_core_and_never_calls_the_unknown_host_removed(
     )
     got = outcomes(done)
     try:
-        for kind in ("kess_gui", "kics_gui"):
+        for kind in ("kess_gui", "kics_gui", "other_linux"):
             name = host(fleet, kind)
             assert got[name]["status"] == "removed", got[name]
             assert fleet.kaspersky_packages(name) == {}
@@ -126,7 +130,7 @@ def test_run_removes_gui_and_core_and_never_calls_the_unknown_host_removed(
         assert "klunlisted" in got[odd]["reason"]
         assert fleet.kaspersky_packages(odd) == {"klunlisted": "9.9.0-1"}  # nothing touched
     finally:
-        for kind in ("kess_gui", "kics_gui", "unknown_kaspersky"):
+        for kind in ("kess_gui", "kics_gui", "unknown_kaspersky", "other_linux"):
             fleet.reset(host(fleet, kind))
 
 
