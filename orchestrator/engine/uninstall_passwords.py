@@ -103,15 +103,33 @@ def choices(
 
 
 def check_products(hosts: Sequence[Host], catalog: Catalog) -> None:
-    """A reference for a product the catalog does not know is a typo: one line naming it."""
+    """A reference for a product the catalog does not know is a typo, and one for a product whose
+    password kremove cannot pass (``password: none`` on every platform, such as Endpoint Agent,
+    whose property no source names) would be dropped while its removal fails: one line naming it,
+    and the catalog's ``password_route`` for turning that protection off where it has one."""
     for host in hosts:
         for product, entry in sorted(host.uninstall_passwords.items()):
-            if product != EVERY_PRODUCT and product not in catalog.products:
-                raise InventoryError(
-                    f"{entry.owner}: uninstall password for {product!r}, which is not a catalog "
-                    f"product id; products that take one: {', '.join(_protected_ids(catalog))}",
-                    file=entry.origin or host.source,
+            if product == EVERY_PRODUCT:
+                continue
+            if product not in catalog.products:
+                what = "which is not a catalog product id"
+            elif not _takes_none(catalog, product):
+                continue
+            else:
+                route = catalog.products[product].windows.get("password_route")
+                what = "which takes none that kremove can pass" + (
+                    f" (if it is protected: {route})" if route else ""
                 )
+            raise InventoryError(
+                f"{entry.owner}: uninstall password for {product!r}, {what}; products that "
+                f"take one: {', '.join(_protected_ids(catalog))}",
+                file=entry.origin or host.source,
+            )
+
+
+def _takes_none(catalog: Catalog, product: str) -> bool:
+    entry = catalog.products[product]
+    return all(entry.on(name).get("password", "none") == "none" for name in entry.platforms)
 
 
 def _protected_ids(catalog: Catalog) -> list[str]:

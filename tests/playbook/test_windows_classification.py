@@ -13,6 +13,9 @@ import fnmatch
 
 import pytest
 
+from orchestrator.engine import uninstall_passwords as pw
+from orchestrator.errors import InventoryError
+from orchestrator.inventory.model import Host, SecretRef, UninstallPassword
 from orchestrator.playbook.loader import PlaybookSet, load_playbooks
 from orchestrator.playbook.model import Catalog, Finding
 from orchestrator.playbook.parsers.windows import UNKNOWN_KASPERSKY
@@ -228,3 +231,33 @@ def test_a_service_another_product_also_names_is_accounted_for(
     found = [(f.product, f.kind) for f in parse(doc, catalog)]
     assert (product, "installed") in found
     assert (UNKNOWN_KASPERSKY, "installed") not in found
+
+
+def test_a_password_for_endpoint_agent_is_refused_naming_its_route(catalog: Catalog) -> None:
+    """Item 5: KEA's password is its own (agent.exe --password=...), and no source names an
+    msiexec property for it; a reference for it would be dropped while a protected KEA fails, so
+    it is refused in one line with the vendor's route, before anything runs."""
+    host = Host(
+        name="w1",
+        address="x",
+        transport="winrm",
+        uninstall_passwords={"kea": UninstallPassword(SecretRef(env="KEA_PW"), "host w1", "a:3")},
+    )
+    with pytest.raises(InventoryError) as refused:
+        pw.check_products([host], catalog)
+    message = str(refused.value)
+    assert "\n" not in message and "a:3" in message
+    assert "uninstall password for 'kea', which takes none that kremove can pass" in message
+    assert "agent.exe --password=reset" in message and "KSC policy" in message
+    assert "KEA_PW" not in message.partition("which")[2]
+    # Products whose password kremove passes keep their references.
+    ok = Host(
+        name="w2",
+        address="x",
+        transport="winrm",
+        uninstall_passwords={
+            p: UninstallPassword(SecretRef(env="PW"), "host w2", "")
+            for p in ("kes-windows", "klnagent", "ksws", "kav-workstations", "*")
+        },
+    )
+    pw.check_products([ok], catalog)
