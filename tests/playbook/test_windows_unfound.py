@@ -4,6 +4,7 @@ drivers with no Uninstall entry, the Network Agent's InstallWIX_ key, per-user i
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,10 @@ from orchestrator.playbook.catalog_guards import check_windows
 from orchestrator.playbook.loader import load_playbooks
 from orchestrator.playbook.model import Catalog
 from orchestrator.playbook.parsers import ParseError
+from tests.fleet.winrm_host.cmdexe import BufferSink, Cmd, Io
+from tests.fleet.winrm_host.kinds import USER_CV, initial_state
 from tests.fleet.winrm_host.kinds_detection import KES12_DRIVERS
+from tests.fleet.winrm_host.windows import Machine
 from tests.playbook.test_windows_parser import (
     AGENT,
     KES,
@@ -252,3 +256,34 @@ def test_output_without_the_new_sections_is_an_error(catalog: Catalog, section: 
     out = doc().replace(f"==kremove:section {section}==", "==kremove:section other==")
     with pytest.raises(ParseError, match=section):
         parse(out, catalog)
+
+
+def test_hostile_hive_names_are_never_commands(tmp_path: Path) -> None:
+    """The detection script on the WinRM test host's emulated cmd.exe: hive names holding cmd.exe
+    syntax are FOR variables, substituted after the line was parsed, so nothing runs."""
+    playbooks = load_playbooks()
+    detect = playbooks.playbook_for("windows", "detect")
+    assert detect is not None
+    [inventory] = [s for s in detect.steps if s.id == "inventory"]
+    script = playbooks.renderer.render(inventory.template, {"catalog": playbooks.catalog}).text
+    state = initial_state("clean", "h", "kops", "pw")
+    for hive in ("S-1-5-21-9&whoami.exe", 'x" & whoami.exe & rem "', "S-1-5-21-8%PATH%|whoami"):
+        key = f"HKEY_USERS\\{hive}\\{USER_CV}\\Uninstall\\k"
+        state["registry"][key] = {"DisplayName": ["REG_SZ", "Kaspersky Free"]}
+    machine = Machine("h", state, tmp_path / "state.json", lambda *a, **k: None)
+    calls: list[object] = []
+    machine._p_whoami = lambda *args: calls.append(args) or 0  # type: ignore[method-assign]
+    machine.write_file("C:\\Windows\\Temp\\detect.cmd", script.encode())
+
+    class Proc:
+        cancelled = threading.Event()
+        codepage = 437
+
+    out, err = BufferSink(), BufferSink()
+    cmd = Cmd(machine, Proc(), machine.environment(), 437, machine.run_program)
+    assert cmd.run_batch("C:\\Windows\\Temp\\detect.cmd", [], Io(out, err, b"")) == 0
+    assert calls == [] and not err.data
+    text = out.data.decode()
+    assert "==kremove:section userkey S-1-5-21-9&whoami.exe==" in text
+    findings = parse(text, playbooks.catalog)
+    assert [f for f in findings if f.kind == "installed"] == []  # not SIDs: not read
