@@ -196,7 +196,9 @@ def test_a_reviewed_plan_runs_exactly_and_a_drifted_host_is_skipped(
 
 
 def test_two_runs_never_work_the_same_host(fresh: Callable[..., Env]) -> None:
-    env = fresh({"slow": 3}, slow_delay=2.0)
+    # The first run holds its hosts for as long as their slow commands take: long enough for the
+    # second kremove to start and reach them on a loaded machine (2 s was not, under load 6).
+    env = fresh({"slow": 3}, slow_delay=6.0)
     first = start(
         "run", "-i", str(env.inventory), "--yes", "--json", "--forks", "3",
         home=env.home, env=env.fleet.env,
