@@ -190,7 +190,7 @@ def _print_plan(
     passwords: Mapping[str, Sequence[Choice]],
     privileges: Mapping[str, Mapping[str, Any]],
 ) -> None:
-    from orchestrator.cli.console import finding_label, out, print_json, safe, styled
+    from orchestrator.cli.console import out, print_json, safe
     from orchestrator.cli.context import current
 
     summary = plan_summary(hosts)
@@ -220,29 +220,35 @@ def _print_plan(
         )
         return
     for h in hosts:
-        out.print(
-            f"[bold]{safe(h.host)}[/]  {styled(h.status or 'pending')}  {safe(h.reason or '')}"
-        )
-        for f in h.findings:
-            if f.get("kind") == "installed":
-                out.print(f"  found  {safe(finding_label(f))}")
-        if h.host in privileges:
-            verdict = privileges[h.host]
-            colour = "default" if verdict.get("ok") else "red"
-            out.print(f"  [{colour}]privilege  {safe(verdict.get('shown'))}[/]")
-        for choice in passwords.get(h.host, ()):
-            colour = "yellow" if choice.entry is None else "default"
-            out.print(f"  [{colour}]password  {safe(choice.describe())}[/]")
-        for n, step in enumerate(h.plan or [], 1):
-            flags = "read-only" if step["readonly"] else "CHANGES"
-            become = ", sudo" if step.get("become") else ""
-            out.print(f"  {n}. {safe(step['step'])}  ({flags}{become})")
-            _print_command(step["command"])
+        _print_host(h, privileges.get(h.host), passwords.get(h.host, ()))
     out.print(safe(summary["text"]))
     out.print(
         f"plan [bold]{plan_id}[/] saved in {ledger_path}; execute exactly these steps with: "
         f"kremove run --plan {plan_id}"
     )
+
+
+def _print_host(
+    h: HostRecord, verdict: Mapping[str, Any] | None, passwords: Sequence[Choice]
+) -> None:
+    """One host of the plan: its status, what was found, its privilege and passwords, the steps."""
+    from orchestrator.cli.console import finding_label, out, safe, styled
+
+    out.print(f"[bold]{safe(h.host)}[/]  {styled(h.status or 'pending')}  {safe(h.reason or '')}")
+    for f in h.findings:
+        if f.get("kind") == "installed":
+            out.print(f"  found  {safe(finding_label(f))}")
+    if verdict is not None:
+        colour = "default" if verdict.get("ok") else "red"
+        out.print(f"  [{colour}]privilege  {safe(verdict.get('shown'))}[/]")
+    for choice in passwords:
+        colour = "yellow" if choice.entry is None else "default"
+        out.print(f"  [{colour}]password  {safe(choice.describe())}[/]")
+    for n, step in enumerate(h.plan or [], 1):
+        flags = "read-only" if step["readonly"] else "CHANGES"
+        become = ", sudo" if step.get("become") else ""
+        out.print(f"  {n}. {safe(step['step'])}  ({flags}{become})")
+        _print_command(step["command"])
 
 
 def _print_command(command: object) -> None:
