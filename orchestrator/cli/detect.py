@@ -9,7 +9,6 @@ import typer
 
 from orchestrator.cli.options import (
     AcceptKeysOpt,
-    AskVaultPassOpt,
     ForksOpt,
     HostTimeoutOpt,
     InventoryOpt,
@@ -17,10 +16,9 @@ from orchestrator.cli.options import (
     LedgerOpt,
     LimitOpt,
     PlaybooksOpt,
-    VaultIdOpt,
-    VaultPasswordFileOpt,
     connection_options,
     log_options,
+    vault_options,
 )
 
 if TYPE_CHECKING:
@@ -33,6 +31,7 @@ app = typer.Typer(rich_markup_mode=None)
 @app.command(epilog="Example: kremove detect -i inventories/localhost.yml --json")
 @connection_options
 @log_options
+@vault_options
 def detect(
     inventory: list[Path] = InventoryOpt,
     limit: str | None = LimitOpt,
@@ -40,9 +39,6 @@ def detect(
     host_timeout: float = HostTimeoutOpt,
     playbooks: list[Path] = PlaybooksOpt,
     accept_new_hostkeys: bool = AcceptKeysOpt,
-    vault_password_file: list[Path] = VaultPasswordFileOpt,
-    ask_vault_pass: bool = AskVaultPassOpt,
-    vault_id: list[str] = VaultIdOpt,
     ledger: Path | None = LedgerOpt,
     as_json: bool = JsonOpt,
     connection: ConnectionDefaults | None = None,
@@ -63,7 +59,6 @@ def detect(
     from orchestrator.engine.settings import RunSettings
     from orchestrator.playbook.loader import load_playbooks
 
-    session.open_vaults(vault_password_file, ask_vault_pass, vault_id)
     inv, hosts = session.load(inventory, limit, connection)
     content = load_playbooks(playbooks)
     ledger_path = session.ledger_path(ledger)

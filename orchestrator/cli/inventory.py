@@ -9,14 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from orchestrator.cli.options import (
-    AskVaultPassOpt,
-    InventoryOpt,
-    JsonOpt,
-    LimitOpt,
-    VaultIdOpt,
-    VaultPasswordFileOpt,
-)
+from orchestrator.cli.options import InventoryOpt, JsonOpt, LimitOpt, vault_options
 
 if TYPE_CHECKING:
     from orchestrator.inventory.ansible_cfg import AnsibleConfig
@@ -34,12 +27,10 @@ app = typer.Typer(
     "check",
     epilog="Example: kremove inventory check -i inventories/example.ini --limit 'linux,!db*'",
 )
+@vault_options
 def inventory_check(
     inventory: list[Path] = InventoryOpt,
     limit: str | None = LimitOpt,
-    vault_password_file: list[Path] = VaultPasswordFileOpt,
-    ask_vault_pass: bool = AskVaultPassOpt,
-    vault_id: list[str] = VaultIdOpt,
     as_json: bool = JsonOpt,
     verbose: bool = typer.Option(
         False,
@@ -55,9 +46,8 @@ def inventory_check(
     """
     from orchestrator.cli.console import print_json
     from orchestrator.cli.context import current
-    from orchestrator.cli.session import ansible_config, load, open_vaults
+    from orchestrator.cli.session import ansible_config, load
 
-    open_vaults(vault_password_file, ask_vault_pass, vault_id)
     inv, hosts = load(inventory, limit)
     config = ansible_config()
     if as_json:

@@ -270,15 +270,37 @@ def log_options(command: Command) -> Command:
     return _bundled(command, "logs", LOG_OPTIONS, opened)
 
 
+# Ansible Vault, as one step before the command: every command that reads inventories takes these.
+VAULT_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "vault_password_file": (list[Path], VaultPasswordFileOpt),
+    "ask_vault_pass": (bool, AskVaultPassOpt),
+    "vault_id": (list[str], VaultIdOpt),
+}
+
+
+def vault_options(command: Command) -> Command:
+    """Give ``command`` --vault-password-file, --ask-vault-pass and --vault-id; their passwords
+    are registered (session.open_vaults) before it runs, for every later decryption, and the
+    command itself receives nothing for them."""
+
+    def opened(vault_password_file: list[Path], ask_vault_pass: bool, vault_id: list[str]) -> None:
+        from orchestrator.cli.session import open_vaults
+
+        open_vaults(vault_password_file, ask_vault_pass, vault_id)
+
+    return _bundled(command, None, VAULT_OPTIONS, opened)
+
+
 def _bundled(
     command: Command,
-    keyword: str,
+    keyword: str | None,
     options: dict[str, tuple[Any, Any]],
     build: Callable[..., Any],
 ) -> Command:
     """``command`` with ``options`` in its signature (Typer reads the one made here), called
-    with what ``build`` makes of their values as the one keyword ``keyword``; the command's own
-    annotations stay as written."""
+    with what ``build`` makes of their values as the one keyword ``keyword`` (with no keyword,
+    ``build`` runs for its effect before the command); the command's own annotations stay as
+    written."""
     own = inspect.signature(command)
     kept = [p for p in own.parameters.values() if p.name != keyword]
     added = [
@@ -289,7 +311,8 @@ def _bundled(
     @functools.wraps(command)
     def with_options(**given: Any) -> Any:
         values = {name: given.pop(name) for name in options}
-        return command(**given, **{keyword: build(**values)})
+        built = build(**values)
+        return command(**given, **({keyword: built} if keyword else {}))
 
     with_options.__signature__ = own.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
     with_options.__annotations__ = {

@@ -11,7 +11,6 @@ import typer
 from orchestrator.cli.options import (
     AcceptKeysOpt,
     AllowEncryptedOpt,
-    AskVaultPassOpt,
     ForksOpt,
     HostTimeoutOpt,
     InventoryOpt,
@@ -21,10 +20,9 @@ from orchestrator.cli.options import (
     PasswordEnvOpt,
     PasswordFileOpt,
     PlaybooksOpt,
-    VaultIdOpt,
-    VaultPasswordFileOpt,
     connection_options,
     log_options,
+    vault_options,
 )
 
 if TYPE_CHECKING:
@@ -53,6 +51,7 @@ _OfflineOpt = typer.Option(
 )
 @connection_options
 @log_options
+@vault_options
 def plan_command(
     inventory: list[Path] = InventoryOpt,
     limit: str | None = LimitOpt,
@@ -64,9 +63,6 @@ def plan_command(
     uninstall_password_file: Path | None = PasswordFileOpt,
     playbooks: list[Path] = PlaybooksOpt,
     accept_new_hostkeys: bool = AcceptKeysOpt,
-    vault_password_file: list[Path] = VaultPasswordFileOpt,
-    ask_vault_pass: bool = AskVaultPassOpt,
-    vault_id: list[str] = VaultIdOpt,
     ledger: Path | None = LedgerOpt,
     as_json: bool = JsonOpt,
     connection: ConnectionDefaults | None = None,
@@ -77,12 +73,11 @@ def plan_command(
 
     The plan is saved in the ledger; `kremove run --plan PLAN_ID` executes exactly these steps.
     """
-    from orchestrator.cli.session import load, open_vaults
+    from orchestrator.cli.session import load
     from orchestrator.engine.offline import offline_plan
     from orchestrator.engine.settings import RunSettings
     from orchestrator.playbook.loader import load_playbooks
 
-    open_vaults(vault_password_file, ask_vault_pass, vault_id)
     inv, hosts = load(inventory, limit, connection)
     content = load_playbooks(playbooks)
     if offline:

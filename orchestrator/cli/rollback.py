@@ -10,7 +10,6 @@ import typer
 
 from orchestrator.cli.options import (
     AcceptKeysOpt,
-    AskVaultPassOpt,
     BatchesOpt,
     ForksOpt,
     HostTimeoutOpt,
@@ -21,11 +20,10 @@ from orchestrator.cli.options import (
     OptionalInventoryOpt,
     PlaybooksOpt,
     TzOpt,
-    VaultIdOpt,
-    VaultPasswordFileOpt,
     WindowOpt,
     connection_options,
     log_options,
+    vault_options,
 )
 from orchestrator.errors import InputError
 
@@ -58,6 +56,7 @@ _ExecuteOpt = typer.Option(False, "--yes", "-y", help="Execute the plan (default
 )
 @connection_options
 @log_options
+@vault_options
 def rollback_command(
     run_id: str = _RunArg,
     inventory: list[Path] | None = OptionalInventoryOpt,
@@ -72,9 +71,6 @@ def rollback_command(
     host_timeout: float = HostTimeoutOpt,
     playbooks: list[Path] = PlaybooksOpt,
     accept_new_hostkeys: bool = AcceptKeysOpt,
-    vault_password_file: list[Path] = VaultPasswordFileOpt,
-    ask_vault_pass: bool = AskVaultPassOpt,
-    vault_id: list[str] = VaultIdOpt,
     ledger: Path | None = LedgerOpt,
     as_json: bool = JsonOpt,
     connection: ConnectionDefaults | None = None,
@@ -86,10 +82,9 @@ def rollback_command(
     Shown as a dry run unless --yes; executed as an ordinary recorded wave, each host then detected
     again to prove what came back ('restored').
     """
-    from orchestrator.cli.session import open_existing, open_vaults
+    from orchestrator.cli.session import open_existing
     from orchestrator.engine.settings import RunSettings, rollback_settings
 
-    open_vaults(vault_password_file, ask_vault_pass, vault_id)
     with open_existing(ledger) as book:
         source_run = book.get_run(run_id)
     if source_run.kind != "run":

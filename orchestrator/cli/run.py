@@ -16,7 +16,6 @@ import typer
 from orchestrator.cli.options import (
     AcceptKeysOpt,
     AllowEncryptedOpt,
-    AskVaultPassOpt,
     BatchesOpt,
     ForksOpt,
     HostTimeoutOpt,
@@ -29,11 +28,10 @@ from orchestrator.cli.options import (
     PasswordFileOpt,
     PlaybooksOpt,
     TzOpt,
-    VaultIdOpt,
-    VaultPasswordFileOpt,
     WindowOpt,
     connection_options,
     log_options,
+    vault_options,
 )
 from orchestrator.errors import InputError
 
@@ -81,6 +79,7 @@ _AllowDriftOpt = typer.Option(
 )
 @connection_options
 @log_options
+@vault_options
 def run(
     inventory: list[Path] | None = OptionalInventoryOpt,
     limit: str | None = LimitOpt,
@@ -101,9 +100,6 @@ def run(
     uninstall_password_file: Path | None = PasswordFileOpt,
     playbooks: list[Path] = PlaybooksOpt,
     accept_new_hostkeys: bool = AcceptKeysOpt,
-    vault_password_file: list[Path] = VaultPasswordFileOpt,
-    ask_vault_pass: bool = AskVaultPassOpt,
-    vault_id: list[str] = VaultIdOpt,
     ledger: Path | None = LedgerOpt,
     as_json: bool = JsonOpt,
     connection: ConnectionDefaults | None = None,
@@ -115,7 +111,6 @@ def run(
     A host where nothing is installed ends 'clean' after detection alone. Exit 0 when every host
     ends clean or removed; 1 otherwise; 3 halted on the failure budget; 4 outside the window.
     """
-    from orchestrator.cli import session
     from orchestrator.engine.settings import RunSettings
 
     given = RunSettings(
@@ -145,7 +140,6 @@ def run(
         logs,
         allow_encrypted_data_loss,
     )
-    session.open_vaults(vault_password_file, ask_vault_pass, vault_id)
     _execute(given, _source(ledger, resume, plan_id), flags)
 
 
